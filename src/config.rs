@@ -1,0 +1,736 @@
+//! Configuration: one TOML file, every key optional, unknown keys refused by name.
+//!
+//! Secrets never live in the file: it names environment variables (`password_env`,
+//! `session_secret_env`) and the values are read from the environment when the app starts.
+//! Precedence for the two deployment knobs: command-line flag, then environment
+//! (`REDBUTTON_LISTEN`, `DATABASE_URL`), then the file, then the default.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::domain::{EventKind, UNKNOWN_SEVERITY, is_plausible_email};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Who is who.
+    pub auth: AuthSettings,
+    /// Severity levels, most severe first.
+    pub severities: Vec<SeverityLevel>,
+    /// Services incidents can affect.
+    pub services: Vec<Service>,
+    /// Which notifiers an event reaches.
+    pub routing: Vec<RoutingRule>,
+    /// Delivery worker.
+    pub outbox: OutboxSettings,
+    /// External systems.
+    pub integrations: Integrations,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            auth: AuthSettings::default(),
+            severities: default_severities(),
+            services: Vec::new(),
+            routing: Vec::new(),
+            outbox: OutboxSettings::default(),
+            integrations: Integrations::default(),
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; default `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// Public URL of this server, used for links in notifications; default `http://<listen>`.
+    pub base_url: Option<String>,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://…`; `DATABASE_URL` wins. Default `sqlite://data/redbutton.db`.
+    pub url: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long SQLite waits for a lock held by another writer, in milliseconds.
+    pub sqlite_busy_timeout_ms: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            sqlite_busy_timeout_ms: 5000,
+        }
+    }
+}
+
+/// How people are identified.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// People name themselves; loopback only. Sign-in with OpenID Connect comes later.
+    #[default]
+    Dev,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Identification mode.
+    pub mode: AuthMode,
+    /// Environment variable holding the session signing key (32+ characters). When unset, a key is
+    /// generated once and stored in the database, so sessions survive restarts.
+    pub session_secret_env: Option<String>,
+    /// How long a session lasts, in hours.
+    pub session_hours: u32,
+    /// Dev mode only: allow a non-loopback listen address. Only for a container whose port is
+    /// published on the host's loopback interface (as docker-compose.yml does); never on a
+    /// network other people can reach.
+    pub dev_allow_non_loopback: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Dev,
+            session_secret_env: None,
+            session_hours: 12,
+            dev_allow_non_loopback: false,
+        }
+    }
+}
+
+/// One `[[severities]]` level.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityLevel {
+    /// Stored id, e.g. `SEV1`.
+    pub id: String,
+    /// Short label, e.g. `Major`.
+    #[serde(default)]
+    pub label: String,
+    /// One line saying when to pick this level.
+    pub criterion: String,
+}
+
+/// The default levels, SEV0 (worst) to SEV4.
+pub fn default_severities() -> Vec<SeverityLevel> {
+    [
+        (
+            "SEV0",
+            "Critical",
+            "Whole product down or data loss or a security breach; everyone affected.",
+        ),
+        (
+            "SEV1",
+            "Major",
+            "A core feature is broken for many customers, or revenue is being lost now.",
+        ),
+        (
+            "SEV2",
+            "Significant",
+            "A feature is degraded or broken for some customers; a workaround may exist.",
+        ),
+        (
+            "SEV3",
+            "Minor",
+            "Limited impact: a small group of customers or an internal tool is affected.",
+        ),
+        (
+            "SEV4",
+            "Low",
+            "No customer impact yet, but something needs a coordinated look.",
+        ),
+    ]
+    .into_iter()
+    .map(|(id, label, criterion)| SeverityLevel {
+        id: id.into(),
+        label: label.into(),
+        criterion: criterion.into(),
+    })
+    .collect()
+}
+
+/// One `[[services]]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Stored id, e.g. `checkout`.
+    pub id: String,
+    /// Display name; defaults to the id.
+    #[serde(default)]
+    pub name: String,
+    /// What the service is.
+    #[serde(default)]
+    pub description: String,
+    /// Owners' emails.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Lists that hear about incidents on this service when a rule routes email.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+}
+
+impl Service {
+    /// The name to show.
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.id
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// One `[[routing]]` rule: events matching every listed condition go to `notifiers`.
+/// An empty list means "any". With no rules at all, every event except notes goes to every
+/// configured notifier.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    /// A name for messages and the settings page.
+    #[serde(default)]
+    pub name: String,
+    /// Events this rule matches; default: all except `note_added`.
+    #[serde(default = "default_rule_events")]
+    pub events: Vec<String>,
+    /// Severities it matches; empty = all.
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// Services it matches (an incident matches if it affects any of them); empty = all.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Whether drills match this rule.
+    #[serde(default = "yes")]
+    pub drills: bool,
+    /// Notifier names, e.g. `["email"]`.
+    pub notifiers: Vec<String>,
+    /// Extra email recipients when this rule routes email.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+    /// Also email the affected services' `email_to` lists.
+    #[serde(default = "yes")]
+    pub service_lists: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_rule_events() -> Vec<String> {
+    EventKind::ALL
+        .iter()
+        .filter(|k| **k != EventKind::NoteAdded)
+        .map(|k| k.as_str().to_string())
+        .collect()
+}
+
+/// `[outbox]`: the delivery worker. Durations are in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// How long a worker holds a claimed delivery before another may take it over.
+    pub lease_ms: u64,
+    /// Time limit for one delivery attempt (every notifier call is bounded by it).
+    pub delivery_timeout_ms: u64,
+    /// Deliveries in flight at once.
+    pub concurrency: u32,
+    /// Fallback poll interval (the worker is also woken on commit).
+    pub poll_interval_ms: u64,
+    /// On shutdown, how long to let in-flight deliveries finish.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            backoff_base_ms: 2_000,
+            backoff_max_ms: 600_000,
+            lease_ms: 120_000,
+            delivery_timeout_ms: 30_000,
+            concurrency: 16,
+            poll_interval_ms: 1_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// `[integrations]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Integrations {
+    /// Email over SMTP; off when absent.
+    pub email: Option<EmailSettings>,
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a local relay or mail catcher only).
+    None,
+    /// Upgrade with STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+/// `[integrations.email]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// SMTP server host.
+    pub host: String,
+    /// Port; default 25 with `tls = "none"`, 587 with starttls, 465 with tls.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Transport security.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// SMTP user name, if the server needs one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the SMTP password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The From header.
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// Recipients for every routed email, besides rule and service lists.
+    #[serde(default)]
+    pub always_to: Vec<String>,
+}
+
+fn default_from() -> String {
+    "Big Red Button <redbutton@localhost>".into()
+}
+
+impl EmailSettings {
+    /// The effective port.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        })
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The offending key, e.g. `routing[1].notifiers`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn bad(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The notifier kinds this build knows.
+pub const BUILTIN_NOTIFIERS: &[&str] = &["email"];
+
+impl Settings {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parses and validates TOML text (notifier names checked against the built-in ones).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let settings: Settings =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        settings.validate(&[])?;
+        Ok(settings)
+    }
+
+    /// Names of the notifiers that are configured (enabled).
+    pub fn enabled_notifiers(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.integrations.email.is_some() {
+            v.push("email");
+        }
+        v
+    }
+
+    /// Checks cross-field rules. `extra_notifiers` are notifier names registered in code
+    /// (tests, embedders) that routing may also name.
+    pub fn validate(&self, extra_notifiers: &[&str]) -> Result<(), ConfigError> {
+        if let Some(listen) = &self.server.listen {
+            listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                bad(
+                    "server.listen",
+                    format!("\u{201c}{listen}\u{201d} is not an address like 127.0.0.1:8080"),
+                )
+            })?;
+        }
+        if let Some(url) = &self.server.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(bad(
+                "server.base_url",
+                "must start with http:// or https://",
+            ));
+        }
+        if let Some(url) = &self.database.url {
+            crate::db::DbUrl::parse(url).map_err(|e| bad("database.url", e))?;
+        }
+        if self.database.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1"));
+        }
+        if let Some(var) = &self.auth.session_secret_env {
+            check_env_name("auth.session_secret_env", var)?;
+        }
+        if self.auth.session_hours == 0 || self.auth.session_hours > 24 * 90 {
+            return Err(bad("auth.session_hours", "must be between 1 and 2160"));
+        }
+
+        let mut seen = HashSet::new();
+        if self.severities.is_empty() {
+            return Err(bad("severities", "at least one severity level is needed"));
+        }
+        for (i, s) in self.severities.iter().enumerate() {
+            check_id(&format!("severities[{i}].id"), &s.id)?;
+            if s.id == UNKNOWN_SEVERITY {
+                return Err(bad(
+                    format!("severities[{i}].id"),
+                    "\u{201c}unknown\u{201d} is built in; do not configure it",
+                ));
+            }
+            if !seen.insert(s.id.as_str()) {
+                return Err(bad(
+                    format!("severities[{i}].id"),
+                    format!("duplicate severity {}", s.id),
+                ));
+            }
+            if s.criterion.trim().is_empty() {
+                return Err(bad(
+                    format!("severities[{i}].criterion"),
+                    "say in one line when to choose this level",
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            check_id(&format!("services[{i}].id"), &s.id)?;
+            if !seen.insert(s.id.as_str()) {
+                return Err(bad(
+                    format!("services[{i}].id"),
+                    format!("duplicate service {}", s.id),
+                ));
+            }
+            check_emails(&format!("services[{i}].owners"), &s.owners)?;
+            check_emails(&format!("services[{i}].email_to"), &s.email_to)?;
+        }
+
+        let known: Vec<&str> = BUILTIN_NOTIFIERS
+            .iter()
+            .copied()
+            .chain(extra_notifiers.iter().copied())
+            .collect();
+        let enabled: Vec<&str> = self
+            .enabled_notifiers()
+            .into_iter()
+            .chain(extra_notifiers.iter().copied())
+            .collect();
+        for (i, r) in self.routing.iter().enumerate() {
+            let key = |f: &str| format!("routing[{i}].{f}");
+            if r.notifiers.is_empty() {
+                return Err(bad(
+                    key("notifiers"),
+                    "name at least one notifier, e.g. [\"email\"]",
+                ));
+            }
+            for n in &r.notifiers {
+                if !known.contains(&n.as_str()) {
+                    return Err(bad(
+                        key("notifiers"),
+                        format!(
+                            "unknown notifier \u{201c}{n}\u{201d}; known: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                if !enabled.contains(&n.as_str()) {
+                    return Err(bad(
+                        key("notifiers"),
+                        format!(
+                            "notifier \u{201c}{n}\u{201d} is not configured: add [integrations.{n}]"
+                        ),
+                    ));
+                }
+            }
+            for e in &r.events {
+                if EventKind::parse(e).is_none() {
+                    let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    return Err(bad(
+                        key("events"),
+                        format!(
+                            "unknown event \u{201c}{e}\u{201d}; known: {}",
+                            all.join(", ")
+                        ),
+                    ));
+                }
+            }
+            for s in &r.severities {
+                if s != UNKNOWN_SEVERITY && !self.severities.iter().any(|l| &l.id == s) {
+                    return Err(bad(
+                        key("severities"),
+                        format!("unknown severity \u{201c}{s}\u{201d}"),
+                    ));
+                }
+            }
+            for s in &r.services {
+                if !self.services.iter().any(|l| &l.id == s) {
+                    return Err(bad(
+                        key("services"),
+                        format!("unknown service \u{201c}{s}\u{201d}"),
+                    ));
+                }
+            }
+            check_emails(&key("email_to"), &r.email_to)?;
+        }
+
+        let o = &self.outbox;
+        if o.max_attempts == 0 {
+            return Err(bad("outbox.max_attempts", "must be at least 1"));
+        }
+        if o.concurrency == 0 {
+            return Err(bad("outbox.concurrency", "must be at least 1"));
+        }
+        if o.backoff_base_ms == 0 || o.backoff_max_ms < o.backoff_base_ms {
+            return Err(bad(
+                "outbox.backoff_max_ms",
+                "must be at least outbox.backoff_base_ms, which must be positive",
+            ));
+        }
+        if o.poll_interval_ms == 0 {
+            return Err(bad("outbox.poll_interval_ms", "must be positive"));
+        }
+        if o.lease_ms <= o.delivery_timeout_ms {
+            return Err(bad(
+                "outbox.lease_ms",
+                "must be longer than outbox.delivery_timeout_ms, or a slow delivery could be taken over and sent twice",
+            ));
+        }
+
+        if let Some(email) = &self.integrations.email {
+            if email.host.trim().is_empty() {
+                return Err(bad("integrations.email.host", "must not be empty"));
+            }
+            if email.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(bad(
+                    "integrations.email.from",
+                    "must be an address like Big Red Button <redbutton@example.com>",
+                ));
+            }
+            if let Some(var) = &email.password_env {
+                check_env_name("integrations.email.password_env", var)?;
+                if email.username.is_none() {
+                    return Err(bad(
+                        "integrations.email.username",
+                        "is required when password_env is set",
+                    ));
+                }
+            }
+            check_emails("integrations.email.always_to", &email.always_to)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every secret the file names is present in the environment.
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        if let Some(email) = &self.integrations.email
+            && let Some(var) = &email.password_env
+            && std::env::var(var).map(|v| v.is_empty()).unwrap_or(true)
+        {
+            return Err(bad(
+                "integrations.email.password_env",
+                format!("environment variable {var} is not set"),
+            ));
+        }
+        if let Some(var) = &self.auth.session_secret_env {
+            match std::env::var(var) {
+                Ok(v) if v.len() >= 32 => {}
+                Ok(_) => {
+                    return Err(bad(
+                        "auth.session_secret_env",
+                        format!("{var} must hold at least 32 characters"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(bad(
+                        "auth.session_secret_env",
+                        format!("environment variable {var} is not set"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Severity ids in order, without `unknown`.
+    pub fn severity_ids(&self) -> Vec<&str> {
+        self.severities.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    /// Service ids.
+    pub fn service_ids(&self) -> Vec<&str> {
+        self.services.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    /// Sort rank of a severity: 0 is the most severe; unknown sorts with the most severe,
+    /// because an unassessed incident deserves attention first.
+    pub fn severity_rank(&self, id: &str) -> usize {
+        self.severities.iter().position(|s| s.id == id).unwrap_or(0)
+    }
+}
+
+fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 40
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(key, "use 1-40 letters, digits, '-', '_' or '.'"))
+    }
+}
+
+fn check_emails(key: &str, emails: &[String]) -> Result<(), ConfigError> {
+    for e in emails {
+        if !is_plausible_email(e) {
+            return Err(bad(
+                key,
+                format!("\u{201c}{e}\u{201d} is not an email address"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_env_name(key: &str, var: &str) -> Result<(), ConfigError> {
+    let ok = !var.is_empty()
+        && var
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(
+            key,
+            "must name an environment variable (A-Z, 0-9, _), not hold the secret itself",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let s = Settings::parse("").unwrap();
+        assert_eq!(
+            s.severity_ids(),
+            vec!["SEV0", "SEV1", "SEV2", "SEV3", "SEV4"]
+        );
+        assert!(s.enabled_notifiers().is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Settings::parse("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listne"), "{e}");
+        let e = Settings::parse("[integrations.email]\nhost = \"x\"\nhots = \"y\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hots"), "{e}");
+    }
+
+    #[test]
+    fn routing_to_an_unconfigured_notifier_is_refused() {
+        let e = Settings::parse("[[routing]]\nnotifiers = [\"email\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("routing[0].notifiers") && e.contains("not configured"),
+            "{e}"
+        );
+        let e = Settings::parse("[[routing]]\nnotifiers = [\"fax\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown notifier"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (toml, key) in [
+            ("[server]\nlisten = \"nowhere\"", "server.listen"),
+            ("[[services]]\nid = \"a b\"", "services[0].id"),
+            (
+                "[[services]]\nid = \"a\"\nowners = [\"nope\"]",
+                "services[0].owners",
+            ),
+            (
+                "[outbox]\nlease_ms = 10\ndelivery_timeout_ms = 20",
+                "outbox.lease_ms",
+            ),
+            (
+                "[integrations.email]\nhost = \"h\"\npassword_env = \"hunter2 is my password\"\nusername = \"u\"",
+                "integrations.email.password_env",
+            ),
+            (
+                "[[severities]]\nid = \"unknown\"\ncriterion = \"x\"",
+                "severities[0].id",
+            ),
+        ] {
+            let e = Settings::parse(toml).unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../examples/redbutton.toml");
+        Settings::parse(text).unwrap();
+    }
+}

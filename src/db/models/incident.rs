@@ -1,0 +1,235 @@
+//! Incidents and their affected services.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{counters, incident_services, incidents};
+
+/// An incident as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = incidents)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub number: i64,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub summary: String,
+    pub declared_by_name: String,
+    pub declared_by_email: String,
+    pub lead_name: Option<String>,
+    pub lead_email: Option<String>,
+    pub drill: bool,
+    pub impact_started_at: Option<NaiveDateTime>,
+    pub declared_at: NaiveDateTime,
+    pub mitigated_at: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new incident row.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = incidents)]
+pub struct NewIncident<'a> {
+    pub number: i64,
+    pub title: &'a str,
+    pub severity: &'a str,
+    pub status: &'a str,
+    pub summary: &'a str,
+    pub declared_by_name: &'a str,
+    pub declared_by_email: &'a str,
+    pub lead_name: Option<&'a str>,
+    pub lead_email: Option<&'a str>,
+    pub drill: bool,
+    pub impact_started_at: Option<NaiveDateTime>,
+    pub declared_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Filters for listing incidents.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this severity.
+    pub severity: Option<String>,
+    /// Only incidents affecting this service.
+    pub service: Option<String>,
+    /// Case-insensitive substring of the title.
+    pub text: Option<String>,
+    /// Only live (true) or only resolved (false) incidents.
+    pub live: Option<bool>,
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Allocates the next incident number. Must run inside the declaring transaction: the counter
+/// row stays locked until commit (a row lock on PostgreSQL, the write lock on SQLite), so
+/// concurrent declarations get distinct, gap-free numbers on both databases.
+pub fn allocate_number(conn: &mut DbConnection) -> QueryResult<i64> {
+    diesel::update(counters::table.filter(counters::name.eq("incident_number")))
+        .set(counters::value.eq(counters::value + 1))
+        .returning(counters::value)
+        .get_result(conn)
+}
+
+/// Inserts an incident and returns its id.
+pub fn insert(conn: &mut DbConnection, new: &NewIncident<'_>) -> QueryResult<i64> {
+    diesel::insert_into(incidents::table)
+        .values(new)
+        .returning(incidents::id)
+        .get_result(conn)
+}
+
+/// Records the affected services.
+pub fn insert_services(
+    conn: &mut DbConnection,
+    incident_id: i64,
+    services: &[String],
+) -> QueryResult<()> {
+    for s in services {
+        diesel::insert_into(incident_services::table)
+            .values((
+                incident_services::incident_id.eq(incident_id),
+                incident_services::service.eq(s),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Finds an incident by its human number.
+pub fn find_by_number(conn: &mut DbConnection, number: i64) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .filter(incidents::number.eq(number))
+        .select(IncidentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The services of one incident, in name order.
+pub fn services_of(conn: &mut DbConnection, incident_id: i64) -> QueryResult<Vec<String>> {
+    incident_services::table
+        .filter(incident_services::incident_id.eq(incident_id))
+        .select(incident_services::service)
+        .order(incident_services::service.asc())
+        .load(conn)
+}
+
+/// The services of many incidents at once, as `(incident_id, service)` pairs.
+pub fn services_of_many(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    incident_services::table
+        .filter(incident_services::incident_id.eq_any(ids))
+        .select((incident_services::incident_id, incident_services::service))
+        .order((
+            incident_services::incident_id.asc(),
+            incident_services::service.asc(),
+        ))
+        .load(conn)
+}
+
+fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db::MultiBackend> {
+    let mut q = incidents::table.into_boxed::<crate::db::MultiBackend>();
+    if let Some(status) = &filter.status {
+        q = q.filter(incidents::status.eq(status.clone()));
+    }
+    if let Some(severity) = &filter.severity {
+        q = q.filter(incidents::severity.eq(severity.clone()));
+    }
+    if let Some(service) = &filter.service {
+        let ids = incident_services::table
+            .filter(incident_services::service.eq(service.clone()))
+            .select(incident_services::incident_id);
+        q = q.filter(incidents::id.eq_any(ids));
+    }
+    if let Some(text) = &filter.text {
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(
+            lower(incidents::title)
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        );
+    }
+    match filter.live {
+        Some(true) => q = q.filter(incidents::status.ne("resolved")),
+        Some(false) => q = q.filter(incidents::status.eq("resolved")),
+        None => {}
+    }
+    q
+}
+
+/// Lists incidents matching `filter`, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &IncidentFilter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<IncidentRow>> {
+    filtered(filter)
+        .order((incidents::declared_at.desc(), incidents::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+/// Counts incidents matching `filter`.
+pub fn count(conn: &mut DbConnection, filter: &IncidentFilter) -> QueryResult<i64> {
+    filtered(filter).count().get_result(conn)
+}
+
+/// Live incidents affecting any of `services` (all live incidents when `services` is empty).
+pub fn live_on_services(
+    conn: &mut DbConnection,
+    services: &[String],
+    limit: i64,
+) -> QueryResult<Vec<IncidentRow>> {
+    let mut q = incidents::table
+        .into_boxed::<crate::db::MultiBackend>()
+        .filter(incidents::status.ne("resolved"));
+    if !services.is_empty() {
+        let ids = incident_services::table
+            .filter(incident_services::service.eq_any(services.to_vec()))
+            .select(incident_services::incident_id);
+        q = q.filter(incidents::id.eq_any(ids));
+    }
+    q.order(incidents::declared_at.desc())
+        .limit(limit)
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+/// Writes the mutable fields of an incident back.
+pub fn update(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
+    diesel::update(incidents::table.find(row.id))
+        .set((
+            incidents::severity.eq(&row.severity),
+            incidents::status.eq(&row.status),
+            incidents::lead_name.eq(&row.lead_name),
+            incidents::lead_email.eq(&row.lead_email),
+            incidents::mitigated_at.eq(row.mitigated_at),
+            incidents::resolved_at.eq(row.resolved_at),
+            incidents::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Marks an incident as touched (a note or a retry).
+pub fn touch(conn: &mut DbConnection, id: i64, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(incidents::table.find(id))
+        .set(incidents::updated_at.eq(at))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,260 @@
+//! The transactional outbox: one row per side effect, written in the same transaction as the
+//! change that caused it, then delivered by the worker.
+//!
+//! States: `pending` (waiting for its next attempt), `leased` (a worker holds it until
+//! `lease_until`), `done`, and `dead` (given up; a person can retry it). A lease carries a
+//! random token: a worker may only finish a row it still holds, so a row whose lease expired and
+//! was taken by another worker is never finished twice.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use crate::db::DbConnection;
+use crate::db::schema::outbox;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Being delivered by a worker.
+    Leased,
+    /// Delivered.
+    Done,
+    /// Out of attempts, or failed permanently.
+    Dead,
+}
+
+impl DeliveryState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Leased => "leased",
+            DeliveryState::Done => "done",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Leased, Self::Done, Self::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub timeline_entry_id: Option<i64>,
+    pub notifier: String,
+    pub event: String,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub lease_token: Option<String>,
+    pub last_error: Option<String>,
+    pub external_id: Option<String>,
+    pub external_url: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// A new outbox row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct NewOutboxRow {
+    pub incident_id: i64,
+    pub timeline_entry_id: Option<i64>,
+    pub notifier: String,
+    pub event: String,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Enqueues rows (inside the caller's transaction).
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewOutboxRow]) -> QueryResult<()> {
+    for row in rows {
+        diesel::insert_into(outbox::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+// The claim picks due rows (pending and due, or leased with an expired lease: a worker died
+// holding them), marks them leased for `lease_until`, counts the attempt, and returns them.
+// On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several replicas claim concurrently without ever
+// taking the same row; SQLite has one writer at a time, so the same statement without the
+// locking clause is already exclusive.
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = $1, \
+     lease_token = $2, updated_at = $3 \
+     WHERE id IN (SELECT id FROM outbox \
+        WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'leased' AND lease_until <= $3) \
+        ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     RETURNING *";
+const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = ?1, \
+     lease_token = ?2, updated_at = ?3 \
+     WHERE id IN (SELECT id FROM outbox \
+        WHERE (state = 'pending' AND next_attempt_at <= ?3) OR (state = 'leased' AND lease_until <= ?3) \
+        ORDER BY next_attempt_at, id LIMIT ?4) \
+     RETURNING *";
+
+/// Claims up to `limit` due rows for `lease_until` under `token`.
+pub fn claim(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    token: &str,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
+    match conn {
+        DbConnection::Postgresql(pg) => diesel::sql_query(CLAIM_POSTGRES)
+            .bind::<Timestamp, _>(lease_until)
+            .bind::<Text, _>(token)
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load(pg),
+        DbConnection::Sqlite(lite) => diesel::sql_query(CLAIM_SQLITE)
+            .bind::<Timestamp, _>(lease_until)
+            .bind::<Text, _>(token)
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load(lite),
+    }
+}
+
+/// Marks a held row delivered. Returns false if the lease was lost meanwhile.
+pub fn mark_done(
+    conn: &mut DbConnection,
+    id: i64,
+    token: &str,
+    external_id: Option<&str>,
+    external_url: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let target = outbox::table
+        .filter(outbox::id.eq(id))
+        .filter(outbox::state.eq("leased"))
+        .filter(outbox::lease_token.eq(token));
+    diesel::update(target)
+        .set((
+            outbox::state.eq("done"),
+            outbox::external_id.eq(external_id),
+            outbox::external_url.eq(external_url),
+            outbox::delivered_at.eq(Some(now)),
+            outbox::updated_at.eq(now),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::lease_token.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Records a failed attempt on a held row: back to pending at `retry_at`, or dead when `None`.
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: i64,
+    token: &str,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let target = outbox::table
+        .filter(outbox::id.eq(id))
+        .filter(outbox::state.eq("leased"))
+        .filter(outbox::lease_token.eq(token));
+    let (state, next) = match retry_at {
+        Some(at) => ("pending", at),
+        None => ("dead", now),
+    };
+    diesel::update(target)
+        .set((
+            outbox::state.eq(state),
+            outbox::next_attempt_at.eq(next),
+            outbox::last_error.eq(Some(error)),
+            outbox::updated_at.eq(now),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::lease_token.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Puts a dead row of `incident_id` back in the queue, due now, with a fresh attempt budget.
+/// Returns the row if it was dead (and so was requeued).
+pub fn requeue_dead(
+    conn: &mut DbConnection,
+    id: i64,
+    incident_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<OutboxRow>> {
+    let n = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::incident_id.eq(incident_id))
+            .filter(outbox::state.eq("dead")),
+    )
+    .set((
+        outbox::state.eq("pending"),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    outbox::table
+        .find(id)
+        .select(OutboxRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every delivery of an incident, oldest first.
+pub fn list_for(conn: &mut DbConnection, incident_id: i64) -> QueryResult<Vec<OutboxRow>> {
+    outbox::table
+        .filter(outbox::incident_id.eq(incident_id))
+        .order(outbox::id.asc())
+        .select(OutboxRow::as_select())
+        .load(conn)
+}
+
+/// How many rows are in each state (for tests, health and metrics).
+pub fn count_by_state(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    outbox::table
+        .group_by(outbox::state)
+        .select((outbox::state, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+/// The earliest time a pending row becomes due, so the worker can sleep until then.
+pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
+    let pending: Option<NaiveDateTime> = outbox::table
+        .filter(outbox::state.eq("pending"))
+        .select(diesel::dsl::min(outbox::next_attempt_at))
+        .first(conn)?;
+    let leased: Option<NaiveDateTime> = outbox::table
+        .filter(outbox::state.eq("leased"))
+        .select(diesel::dsl::min(outbox::lease_until))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok(match (pending, leased) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}

@@ -1,0 +1,107 @@
+//! The one diesel schema for both backends. Written by hand with portable SQL types only
+//! (`BigInt`, `Integer`, `Text`, `Bool`, `Timestamp`), which is what `MultiConnection` supports.
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> BigInt,
+        number -> BigInt,
+        title -> Text,
+        severity -> Text,
+        status -> Text,
+        summary -> Text,
+        declared_by_name -> Text,
+        declared_by_email -> Text,
+        lead_name -> Nullable<Text>,
+        lead_email -> Nullable<Text>,
+        drill -> Bool,
+        impact_started_at -> Nullable<Timestamp>,
+        declared_at -> Timestamp,
+        mitigated_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incident_services (incident_id, service) {
+        incident_id -> BigInt,
+        service -> Text,
+    }
+}
+
+diesel::table! {
+    timeline_entries (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        at -> Timestamp,
+        actor_name -> Text,
+        actor_email -> Text,
+        kind -> Text,
+        field -> Nullable<Text>,
+        old_value -> Nullable<Text>,
+        new_value -> Nullable<Text>,
+        body -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        timeline_entry_id -> Nullable<BigInt>,
+        notifier -> Text,
+        event -> Text,
+        idempotency_key -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        lease_token -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        external_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        actor_email -> Text,
+        request_hash -> Text,
+        incident_number -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(incident_services -> incidents (incident_id));
+diesel::joinable!(timeline_entries -> incidents (incident_id));
+diesel::joinable!(outbox -> incidents (incident_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    counters,
+    app_secrets,
+    incidents,
+    incident_services,
+    timeline_entries,
+    outbox,
+    idempotency_keys,
+);

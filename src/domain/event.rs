@@ -1,0 +1,50 @@
+//! What happened to an incident, as routing and notifiers see it.
+
+/// A change that may fan out to integrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The incident was declared.
+    Declared,
+    /// The status moved (including resolve and reopen).
+    StatusChanged,
+    /// The severity went up or down.
+    SeverityChanged,
+    /// Someone took or handed over the lead.
+    LeadChanged,
+    /// A free-text note was added to the timeline.
+    NoteAdded,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Declared,
+        EventKind::StatusChanged,
+        EventKind::SeverityChanged,
+        EventKind::LeadChanged,
+        EventKind::NoteAdded,
+    ];
+
+    /// The stored and configured form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Declared => "declared",
+            EventKind::StatusChanged => "status_changed",
+            EventKind::SeverityChanged => "severity_changed",
+            EventKind::LeadChanged => "lead_changed",
+            EventKind::NoteAdded => "note_added",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,159 @@
+//! The `redbutton` binary: a thin command-line shell around the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use redbutton::config::Settings;
+use redbutton::startup::{self, Application, Options};
+
+/// Big Red Button: declare an incident with one press; everything else fans out.
+#[derive(Parser)]
+#[command(name = "redbutton", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without one, defaults are used.
+    #[arg(long, global = true, env = "REDBUTTON_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve (the default).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "REDBUTTON_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration, print what is enabled, and exit.
+    CheckConfig,
+}
+
+fn load(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
+    match path {
+        Some(p) => Settings::load(p),
+        None => Ok(Settings::default()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    redbutton::telemetry::init();
+    let result = match cli.command.unwrap_or(Command::Serve {
+        listen: std::env::var("REDBUTTON_LISTEN").ok(),
+    }) {
+        Command::Serve { listen } => serve(cli.config, cli.database_url, listen).await,
+        Command::Migrate => migrate(cli.config, cli.database_url).await,
+        Command::CheckConfig => check_config(cli.config, cli.database_url),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("redbutton: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<String>,
+) -> anyhow::Result<()> {
+    let settings = load(config.as_ref())?;
+    let app = Application::build(
+        settings,
+        Options {
+            listen,
+            database_url,
+            extra_notifiers: vec![],
+            run_worker: true,
+            handle_signals: true,
+        },
+    )
+    .await?;
+    app.run_until_stopped().await
+}
+
+async fn migrate(config: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<()> {
+    let settings = load(config.as_ref())?;
+    let url = startup::database_url(&settings, database_url.as_deref())?;
+    tokio::task::spawn_blocking(move || startup::open_database(&settings, database_url.as_deref()))
+        .await??;
+    println!("database {} is up to date", url.redacted());
+    Ok(())
+}
+
+fn check_config(config: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<()> {
+    let settings = load(config.as_ref())?;
+    settings.check_secrets()?;
+    let url = startup::database_url(&settings, database_url.as_deref())?;
+    let source = config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    println!("configuration OK ({source})");
+    println!(
+        "  listen:      {}",
+        settings
+            .server
+            .listen
+            .as_deref()
+            .unwrap_or(startup::DEFAULT_LISTEN)
+    );
+    println!("  database:    {} ({})", url.redacted(), url.backend.name());
+    println!("  sign-in:     development (people name themselves; loopback only)");
+    let sev: Vec<_> = settings.severities.iter().map(|s| s.id.as_str()).collect();
+    println!("  severities:  {} and unknown", sev.join(", "));
+    let svc: Vec<_> = settings.services.iter().map(|s| s.id.as_str()).collect();
+    println!(
+        "  services:    {}",
+        if svc.is_empty() {
+            "none".to_string()
+        } else {
+            svc.join(", ")
+        }
+    );
+    match &settings.integrations.email {
+        Some(e) => println!(
+            "  email:       on, SMTP {}:{} ({:?}){}",
+            e.host,
+            e.port(),
+            e.tls,
+            if e.username.is_some() {
+                ", with credentials"
+            } else {
+                ""
+            }
+        ),
+        None => println!("  email:       off (no [integrations.email])"),
+    }
+    if settings.routing.is_empty() {
+        println!("  routing:     default (every event but notes to every enabled notifier)");
+    } else {
+        for (i, r) in settings.routing.iter().enumerate() {
+            let name = if r.name.is_empty() {
+                format!("rule {i}")
+            } else {
+                r.name.clone()
+            };
+            println!("  routing:     {name} -> {}", r.notifiers.join(", "));
+        }
+    }
+    Ok(())
+}

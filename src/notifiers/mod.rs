@@ -1,0 +1,169 @@
+//! Notifiers: one small trait every integration implements, the event payload they receive, and
+//! the registry built from configuration.
+//!
+//! A notifier is called by the outbox worker, outside any database transaction, with a time
+//! limit. It returns what it created outside (an id and a link) or says whether the failure is
+//! worth retrying. It must be idempotent for a given [`Delivery::idempotency_key`]: the worker
+//! guarantees at most one success is recorded, and the key lets the external system (or the
+//! notifier, by looking first) recognise a repeat after a crash.
+
+pub mod email;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Actor, EventKind};
+
+/// The incident as it was when the event happened, so retries send what was true then.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncidentSnapshot {
+    /// Human number.
+    pub number: i64,
+    /// Title.
+    pub title: String,
+    /// Severity id.
+    pub severity: String,
+    /// Status.
+    pub status: String,
+    /// Affected services.
+    pub services: Vec<String>,
+    /// Markdown summary.
+    pub summary: String,
+    /// Declarer.
+    pub declared_by: Actor,
+    /// Lead, if any.
+    pub lead: Option<Actor>,
+    /// Drill flag.
+    pub drill: bool,
+    /// When it was declared (UTC).
+    pub declared_at: NaiveDateTime,
+    /// Link to the incident page.
+    pub url: String,
+}
+
+impl IncidentSnapshot {
+    /// `INC-42`.
+    pub fn reference(&self) -> String {
+        format!("INC-{}", self.number)
+    }
+}
+
+/// A field that changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Change {
+    /// Which field.
+    pub field: String,
+    /// Before.
+    pub old: Option<String>,
+    /// After.
+    pub new: Option<String>,
+}
+
+/// What a notifier receives.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventPayload {
+    /// What happened.
+    pub event: EventKind,
+    /// When (UTC).
+    pub at: NaiveDateTime,
+    /// Who did it.
+    pub actor: Actor,
+    /// The incident after the change.
+    pub incident: IncidentSnapshot,
+    /// The change, for change events.
+    pub change: Option<Change>,
+    /// The note text, for notes.
+    pub note: Option<String>,
+    /// Email recipients chosen by routing.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+}
+
+/// One delivery attempt handed to a notifier.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Outbox row id.
+    pub id: i64,
+    /// Stable across retries and restarts; unique per side effect.
+    pub idempotency_key: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The event.
+    pub payload: EventPayload,
+}
+
+/// What a successful delivery created outside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// The external object's id (message id, ticket key, channel id…).
+    pub external_id: Option<String>,
+    /// A link to it, if it has one a person can open.
+    pub external_url: Option<String>,
+}
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// Worth trying again later (network, timeouts, 5xx, rate limits).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will fail the same way every time (bad credentials, rejected address); dead-letter now.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// The contract every integration implements.
+pub trait Notifier: Send + Sync + 'static {
+    /// The name used in routing rules and on the incident page, e.g. `email`.
+    fn name(&self) -> &str;
+
+    /// Performs one delivery. Called concurrently for different deliveries.
+    fn deliver<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
+}
+
+/// The notifiers of this process, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+}
+
+impl Registry {
+    /// Builds the built-in notifiers that the configuration enables.
+    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        let mut registry = Self::default();
+        if let Some(email) = &settings.integrations.email {
+            registry.add(Arc::new(email::EmailNotifier::new(
+                email,
+                settings.outbox.delivery_timeout_ms,
+            )?));
+        }
+        Ok(registry)
+    }
+
+    /// Adds (or replaces) a notifier.
+    pub fn add(&mut self, notifier: Arc<dyn Notifier>) {
+        self.notifiers.insert(notifier.name().to_string(), notifier);
+    }
+
+    /// Looks one up.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Notifier>> {
+        self.notifiers.get(name).cloned()
+    }
+
+    /// Names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.notifiers.keys().cloned().collect()
+    }
+
+    /// Whether no notifier is configured.
+    pub fn is_empty(&self) -> bool {
+        self.notifiers.is_empty()
+    }
+}

@@ -1,0 +1,270 @@
+//! The delivery worker: takes outbox rows and hands them to notifiers, durably.
+//!
+//! ```text
+//!   commit (declare/change) ──notify──┐
+//!   poll timer ───────────────────────┤
+//!                                     ▼
+//!   claim due rows (lease + token) ──► spawn one task per row (bounded by a semaphore)
+//!                                          │  timeout + catch_unwind around Notifier::deliver
+//!                                          ▼
+//!                    done (external id/link) | pending again at now+backoff | dead
+//! ```
+//!
+//! Notifiers run outside any transaction. A row is only finished by the worker that still holds
+//! its lease token. A worker that dies leaves its rows leased; once the lease expires any worker
+//! (this process after a restart, or another replica) claims them again.
+
+pub mod backoff;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use futures_util::FutureExt;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::config::OutboxSettings;
+use crate::db::Db;
+use crate::db::models::{OutboxRow, outbox};
+use crate::domain::declaration::now_utc;
+use crate::notifiers::{Delivery, EventPayload, NotifyError, Registry};
+
+/// The worker and what it needs.
+pub struct Worker {
+    db: Db,
+    registry: Registry,
+    settings: OutboxSettings,
+    wake: Arc<Notify>,
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn after(now: NaiveDateTime, d: Duration) -> NaiveDateTime {
+    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(1))
+}
+
+impl Worker {
+    /// A worker over `db` delivering through `registry`.
+    pub fn new(db: Db, registry: Registry, settings: OutboxSettings, wake: Arc<Notify>) -> Self {
+        Self {
+            db,
+            registry,
+            settings,
+            wake,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then lets in-flight deliveries finish for the grace
+    /// period and abandons the rest (their leases expire and they are retried later).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let me = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(me.settings.concurrency as usize));
+        let mut tasks = JoinSet::new();
+        tracing::info!(
+            concurrency = me.settings.concurrency,
+            "delivery worker started"
+        );
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            let mut claimed_all = false;
+            if free > 0 {
+                match me.claim(free as i64).await {
+                    Ok(rows) => {
+                        claimed_all = !rows.is_empty() && rows.len() == free;
+                        for row in rows {
+                            let Ok(permit) = permits.clone().acquire_owned().await else {
+                                break;
+                            };
+                            let worker = me.clone();
+                            tasks.spawn(async move {
+                                worker.deliver(row).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(e) => tracing::error!(error.message = %e, "claiming deliveries failed"),
+                }
+            }
+            if claimed_all {
+                // There may be more due rows; wait only for a free slot.
+                tokio::select! {
+                    _ = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = me.wake.notified() => {}
+                _ = tokio::time::sleep(ms(me.settings.poll_interval_ms)) => {}
+                _ = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(
+                in_flight,
+                "delivery worker stopping; letting in-flight deliveries finish"
+            );
+            let grace = tokio::time::sleep(ms(me.settings.shutdown_grace_ms));
+            tokio::pin!(grace);
+            loop {
+                tokio::select! {
+                    next = tasks.join_next() => if next.is_none() { break },
+                    _ = &mut grace => {
+                        tracing::warn!(abandoned = tasks.len(), "grace period over; abandoned deliveries will be retried after their lease expires");
+                        tasks.abort_all();
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("delivery worker stopped");
+    }
+
+    async fn claim(&self, limit: i64) -> Result<Vec<OutboxRow>, crate::db::DbError> {
+        let lease = ms(self.settings.lease_ms);
+        let token = uuid::Uuid::new_v4().to_string();
+        self.db
+            .write(move |conn| {
+                let now = now_utc();
+                outbox::claim(conn, now, after(now, lease), &token, limit)
+                    .map_err(crate::db::DbError::from)
+            })
+            .await
+    }
+
+    async fn deliver(&self, row: OutboxRow) {
+        let span = tracing::info_span!(
+            "delivery",
+            outbox.id = row.id,
+            notifier.kind = %row.notifier,
+            event = %row.event,
+            attempt = row.attempts,
+        );
+        self.deliver_inner(row).instrument(span).await;
+    }
+
+    async fn deliver_inner(&self, row: OutboxRow) {
+        let token = row.lease_token.clone().unwrap_or_default();
+        let started = std::time::Instant::now();
+        let outcome = match (
+            serde_json::from_str::<EventPayload>(&row.payload),
+            self.registry.get(&row.notifier),
+        ) {
+            (Err(e), _) => Err(NotifyError::Permanent(format!("unreadable payload: {e}"))),
+            (_, None) => Err(NotifyError::Permanent(format!(
+                "notifier \u{201c}{}\u{201d} is not configured on this server",
+                row.notifier
+            ))),
+            (Ok(payload), Some(notifier)) => {
+                let delivery = Delivery {
+                    id: row.id,
+                    idempotency_key: row.idempotency_key.clone(),
+                    attempt: row.attempts.max(1) as u32,
+                    payload,
+                };
+                let call = AssertUnwindSafe(notifier.deliver(&delivery)).catch_unwind();
+                match tokio::time::timeout(ms(self.settings.delivery_timeout_ms), call).await {
+                    Err(_) => Err(NotifyError::Retryable(format!(
+                        "timed out after {} ms",
+                        self.settings.delivery_timeout_ms
+                    ))),
+                    Ok(Err(panic)) => Err(NotifyError::Retryable(format!(
+                        "notifier panicked: {}",
+                        panic_message(&panic)
+                    ))),
+                    Ok(Ok(result)) => result,
+                }
+            }
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let id = row.id;
+        let attempts = row.attempts.max(1) as u32;
+        let (max_attempts, base, max) = (
+            self.settings.max_attempts,
+            ms(self.settings.backoff_base_ms),
+            ms(self.settings.backoff_max_ms),
+        );
+        let recorded = match outcome {
+            Ok(done) => {
+                tracing::info!(
+                    duration_ms,
+                    external.id = done.external_id.as_deref().unwrap_or(""),
+                    "delivered"
+                );
+                self.db
+                    .write(move |conn| {
+                        outbox::mark_done(
+                            conn,
+                            id,
+                            &token,
+                            done.external_id.as_deref(),
+                            done.external_url.as_deref(),
+                            now_utc(),
+                        )
+                        .map_err(crate::db::DbError::from)
+                    })
+                    .await
+            }
+            Err(err) => {
+                let retry = matches!(err, NotifyError::Retryable(_))
+                    && backoff::should_retry(attempts, max_attempts);
+                let wait = backoff::delay(attempts, base, max, rand::random::<f64>());
+                let message = truncate(&err.to_string(), 2000);
+                if retry {
+                    tracing::warn!(duration_ms, error.message = %message, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                } else {
+                    tracing::error!(duration_ms, error.message = %message, "delivery failed; dead-lettered");
+                }
+                self.db
+                    .write(move |conn| {
+                        let now = now_utc();
+                        let retry_at = retry.then(|| after(now, wait));
+                        outbox::mark_failed(conn, id, &token, &message, retry_at, now)
+                            .map_err(crate::db::DbError::from)
+                    })
+                    .await
+            }
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "lease lost before the result was recorded; another worker owns this delivery"
+            ),
+            Err(e) => {
+                tracing::error!(error.message = %e, "could not record the delivery result; it will be retried after its lease expires")
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\u{2026}", &s[..end])
+}

@@ -1,0 +1,32 @@
+//! What every request handler and use case shares.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::db::Db;
+
+/// Shared application state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub settings: Arc<Settings>,
+    /// Database handle.
+    pub db: Db,
+    /// Names of the notifiers that exist in this process.
+    pub notifiers: Arc<Vec<String>>,
+    /// Wakes the delivery worker after a commit that enqueued something.
+    pub wake: Arc<Notify>,
+    /// Public URL prefix for links, without a trailing slash.
+    pub base_url: Arc<str>,
+    /// Key that signs session cookies.
+    pub session_key: Arc<crate::web::session::SessionKey>,
+}
+
+impl AppState {
+    /// The public link to an incident page.
+    pub fn incident_url(&self, number: i64) -> String {
+        format!("{}/incidents/{number}", self.base_url)
+    }
+}

@@ -1,0 +1,113 @@
+//! The web layer: routes, pages, forms and the small helpers they share. Handlers are thin: they
+//! parse the request, call a use case in `services`, and render a page or redirect.
+
+pub mod form;
+pub mod markdown;
+pub mod pages;
+pub mod session;
+pub mod view;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+/// Every route, in one place.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(pages::health::healthz))
+        .route("/readyz", web::get().to(pages::health::readyz))
+        .route("/static/{file}", web::get().to(pages::assets::serve))
+        .route("/identify", web::get().to(pages::identify::show))
+        .route("/identify", web::post().to(pages::identify::submit))
+        .route("/signout", web::post().to(pages::identify::sign_out))
+        .route("/", web::get().to(pages::dashboard::show))
+        .route("/declare", web::get().to(pages::declare::show))
+        .route("/declare", web::post().to(pages::declare::submit))
+        .route("/incidents/{number}", web::get().to(pages::incident::show))
+        .route(
+            "/incidents/{number}/status",
+            web::post().to(pages::incident::status),
+        )
+        .route(
+            "/incidents/{number}/severity",
+            web::post().to(pages::incident::severity),
+        )
+        .route(
+            "/incidents/{number}/lead",
+            web::post().to(pages::incident::lead),
+        )
+        .route(
+            "/incidents/{number}/notes",
+            web::post().to(pages::incident::note),
+        )
+        .route(
+            "/incidents/{number}/deliveries/{id}/retry",
+            web::post().to(pages::incident::retry),
+        );
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Renders the HTML error page with a status.
+pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
+    match (ErrorPage { title, message }).render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(_) => HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(message.to_string()),
+    }
+}
+
+/// Renders a page with a status.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error.message = %e, "template failed");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong while drawing this page.",
+            )
+        }
+    }
+}
+
+/// A 303 redirect (after a successful form post).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .finish()
+}
+
+/// Maps a use-case failure that is not the user's to a page, logging the cause.
+pub fn internal(e: &dyn std::error::Error) -> HttpResponse {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::error!(error.cause_chain = %chain, "request failed");
+    if chain.contains("database is busy") {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database is busy right now and nothing was saved. Press the button again in a moment.",
+        );
+    }
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong and nothing was saved. Please try again.",
+    )
+}

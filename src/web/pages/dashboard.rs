@@ -1,0 +1,224 @@
+//! `/`: live incidents first, then past ones, filterable and paginated.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::models::IncidentFilter;
+use crate::domain::declaration::now_utc;
+use crate::domain::{Status, UNKNOWN_SEVERITY};
+use crate::services::queries::{self, IncidentSummary};
+use crate::state::AppState;
+use crate::web::session::CurrentUser;
+use crate::web::{internal, render, view};
+
+/// Past incidents per page.
+pub const PER_PAGE: i64 = 25;
+
+/// One incident row.
+pub struct Row {
+    pub number: i64,
+    pub title: String,
+    pub severity: String,
+    pub severity_class: String,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub age: String,
+    pub declared: String,
+    pub declared_iso: String,
+    pub lead: String,
+    pub last_update: String,
+    pub services: String,
+    pub drill: bool,
+}
+
+impl Row {
+    /// Builds a row for display.
+    pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime) -> Self {
+        let status = Status::parse(&s.row.status).unwrap_or(Status::Investigating);
+        let end = s.row.resolved_at.unwrap_or(*now);
+        Row {
+            number: s.row.number,
+            title: s.row.title.clone(),
+            severity: s.row.severity.clone(),
+            severity_class: view::severity_class(&s.row.severity),
+            status: status.as_str(),
+            status_label: status.label(),
+            age: view::age(&s.row.declared_at, &end),
+            declared: view::time(&s.row.declared_at),
+            declared_iso: view::iso(&s.row.declared_at),
+            lead: s.row.lead_name.clone().unwrap_or_default(),
+            last_update: format!("{} ago", view::age(&s.row.updated_at, now)),
+            services: s.services.join(", "),
+            drill: s.row.drill,
+        }
+    }
+}
+
+/// An option of a filter select.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The dashboard.
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    me: Option<super::Me>,
+    live: Vec<Row>,
+    past: Vec<Row>,
+    past_total: i64,
+    page: i64,
+    pages: i64,
+    statuses: Vec<Choice>,
+    severities: Vec<Choice>,
+    services: Vec<Choice>,
+    q: String,
+    filtered: bool,
+    notice: Option<String>,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+}
+
+/// Query string.
+#[derive(Deserialize, Default)]
+pub struct DashboardQuery {
+    status: Option<String>,
+    severity: Option<String>,
+    service: Option<String>,
+    q: Option<String>,
+    page: Option<String>,
+}
+
+fn choices(options: Vec<(String, String)>, selected: &Option<String>) -> Vec<Choice> {
+    options
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: selected.as_deref() == Some(value.as_str()),
+            value,
+            label,
+        })
+        .collect()
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Shows the dashboard.
+pub async fn show(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<DashboardQuery>,
+) -> HttpResponse {
+    let settings = &state.settings;
+    let mut notices = Vec::new();
+    let mut status = non_empty(&query.status);
+    if let Some(s) = &status
+        && Status::parse(s).is_none()
+    {
+        notices.push("Unknown status filter ignored.");
+        status = None;
+    }
+    let mut severity = non_empty(&query.severity);
+    if let Some(s) = &severity
+        && s != UNKNOWN_SEVERITY
+        && !settings.severities.iter().any(|l| &l.id == s)
+    {
+        notices.push("Unknown severity filter ignored.");
+        severity = None;
+    }
+    let mut service = non_empty(&query.service);
+    if let Some(s) = &service
+        && !settings.services.iter().any(|l| &l.id == s)
+    {
+        notices.push("Unknown service filter ignored.");
+        service = None;
+    }
+    let q: String = non_empty(&query.q)
+        .map(|s| s.chars().take(200).collect())
+        .unwrap_or_default();
+    let page = query
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| *p >= 1 && *p <= 100_000)
+        .unwrap_or(1);
+
+    let filter = IncidentFilter {
+        status: status.clone(),
+        severity: severity.clone(),
+        service: service.clone(),
+        text: (!q.is_empty()).then(|| q.clone()),
+        live: None,
+    };
+    let d = match queries::dashboard(&state, filter, page, PER_PAGE).await {
+        Ok(d) => d,
+        Err(e) => return internal(&e),
+    };
+    let now = now_utc();
+    let pages = ((d.past_total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let link = |p: i64| {
+        let mut parts = vec![format!("page={p}")];
+        for (k, v) in [
+            ("status", &status),
+            ("severity", &severity),
+            ("service", &service),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={}", enc(v)));
+            }
+        }
+        if !q.is_empty() {
+            parts.push(format!("q={}", enc(&q)));
+        }
+        format!("/?{}", parts.join("&"))
+    };
+    let page_view = DashboardPage {
+        me: Some((&user).into()),
+        live: d.live.iter().map(|s| Row::from_summary(s, &now)).collect(),
+        past: d.past.iter().map(|s| Row::from_summary(s, &now)).collect(),
+        past_total: d.past_total,
+        page,
+        pages,
+        statuses: choices(
+            Status::ALL
+                .iter()
+                .map(|s| (s.as_str().to_string(), s.label().to_string()))
+                .collect(),
+            &status,
+        ),
+        severities: choices(
+            settings
+                .severities
+                .iter()
+                .map(|s| (s.id.clone(), s.id.clone()))
+                .chain([(UNKNOWN_SEVERITY.to_string(), "Unknown".to_string())])
+                .collect(),
+            &severity,
+        ),
+        services: choices(
+            settings
+                .services
+                .iter()
+                .map(|s| (s.id.clone(), s.display_name().to_string()))
+                .collect(),
+            &service,
+        ),
+        filtered: status.is_some() || severity.is_some() || service.is_some() || !q.is_empty(),
+        q: q.clone(),
+        notice: (!notices.is_empty()).then(|| notices.join(" ")),
+        prev_link: (page > 1).then(|| link(page - 1)),
+        next_link: (page < pages).then(|| link(page + 1)),
+    };
+    render(StatusCode::OK, &page_view)
+}
+
+fn enc(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

@@ -1,0 +1,388 @@
+//! `/incidents/{number}`: the war room. Summary, status, severity, lead, key times, timeline,
+//! deliveries, and the forms that change them.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::db::models::{DeliveryState, OutboxRow, TimelineEntryRow};
+use crate::domain::declaration::now_utc;
+use crate::domain::{IncidentNumber, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
+use crate::services::queries::{IncidentDetail, incident_detail};
+use crate::services::{ServiceError, lifecycle};
+use crate::state::AppState;
+use crate::web::form::FormData;
+use crate::web::session::CurrentUser;
+use crate::web::{error_page, internal, markdown, render, see_other, view};
+
+/// A timeline entry for display.
+pub struct EntryView {
+    pub time: String,
+    pub iso: String,
+    pub actor: String,
+    pub kind: String,
+    pub text: String,
+    pub body: Option<String>,
+}
+
+/// A delivery for display.
+pub struct DeliveryView {
+    pub id: i64,
+    pub notifier: String,
+    pub event: String,
+    pub state: &'static str,
+    pub state_label: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub external_id: Option<String>,
+    pub external_url: Option<String>,
+    pub when: String,
+    pub can_retry: bool,
+}
+
+/// A key time.
+pub struct KeyTime {
+    pub label: &'static str,
+    pub value: String,
+    pub iso: String,
+}
+
+/// A status the incident can move to.
+pub struct NextStatus {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+/// The incident page.
+#[derive(Template)]
+#[template(path = "incident.html")]
+pub struct IncidentPage {
+    me: Option<super::Me>,
+    csrf: String,
+    number: i64,
+    title: String,
+    severity: String,
+    severity_class: String,
+    severity_criterion: String,
+    status: &'static str,
+    status_label: &'static str,
+    lead_name: Option<String>,
+    lead_email: String,
+    declared_by: String,
+    drill: bool,
+    services: Vec<String>,
+    summary_html: String,
+    key_times: Vec<KeyTime>,
+    age: String,
+    timeline: Vec<EntryView>,
+    deliveries: Vec<DeliveryView>,
+    next_statuses: Vec<NextStatus>,
+    severity_options: Vec<(String, String)>,
+    no_integrations: bool,
+    i_lead: bool,
+    error: Option<String>,
+}
+
+fn describe(e: &TimelineEntryRow) -> String {
+    let old = e.old_value.as_deref().unwrap_or("none");
+    let new = e.new_value.as_deref().unwrap_or("none");
+    match e.kind.as_str() {
+        "declared" => format!("declared the incident ({new})"),
+        "status_changed" => format!("changed the status from {old} to {new}"),
+        "severity_changed" => format!("changed the severity from {old} to {new}"),
+        "lead_changed" => match (&e.old_value, &e.new_value) {
+            (None, Some(n)) => format!("made {n} the lead"),
+            (Some(o), None) => format!("removed {o} as lead"),
+            _ => format!("handed the lead from {old} to {new}"),
+        },
+        "note" => "added a note".into(),
+        "delivery_retried" => "asked to retry a failed delivery".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn delivery_view(d: &OutboxRow) -> DeliveryView {
+    let state = DeliveryState::parse(&d.state).unwrap_or(DeliveryState::Pending);
+    let (key, label) = match state {
+        DeliveryState::Done => ("done", "Delivered".to_string()),
+        DeliveryState::Dead => ("failed", "Failed".to_string()),
+        DeliveryState::Leased => ("sending", "Sending".to_string()),
+        DeliveryState::Pending if d.attempts > 0 => (
+            "retrying",
+            format!("Retrying at {}", d.next_attempt_at.format("%H:%M:%S UTC")),
+        ),
+        DeliveryState::Pending => ("pending", "Pending".to_string()),
+    };
+    DeliveryView {
+        id: d.id,
+        notifier: d.notifier.clone(),
+        event: d.event.replace('_', " "),
+        state: key,
+        state_label: label,
+        attempts: d.attempts,
+        last_error: if state == DeliveryState::Done {
+            None
+        } else {
+            d.last_error.clone()
+        },
+        external_id: d.external_id.clone(),
+        external_url: d
+            .external_url
+            .clone()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        when: view::time(&d.delivered_at.unwrap_or(d.updated_at)),
+        can_retry: state == DeliveryState::Dead,
+    }
+}
+
+fn build(
+    state: &AppState,
+    user: &CurrentUser,
+    d: IncidentDetail,
+    error: Option<String>,
+) -> IncidentPage {
+    let row = &d.row;
+    let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
+    let now = now_utc();
+    let settings = &state.settings;
+    let mut key_times = Vec::new();
+    for (label, t) in [
+        ("Impact started", row.impact_started_at),
+        ("Declared", Some(row.declared_at)),
+        ("Mitigated", row.mitigated_at),
+        ("Resolved", row.resolved_at),
+    ] {
+        if let Some(t) = t {
+            key_times.push(KeyTime {
+                label,
+                value: view::time(&t),
+                iso: view::iso(&t),
+            });
+        }
+    }
+    IncidentPage {
+        me: Some(user.into()),
+        csrf: user.csrf.clone(),
+        number: row.number,
+        title: row.title.clone(),
+        severity: row.severity.clone(),
+        severity_class: view::severity_class(&row.severity),
+        severity_criterion: settings
+            .severities
+            .iter()
+            .find(|s| s.id == row.severity)
+            .map(|s| s.criterion.clone())
+            .unwrap_or_else(|| "Severity not assessed yet.".into()),
+        status: status.as_str(),
+        status_label: status.label(),
+        i_lead: row.lead_email.as_deref() == Some(user.actor.email.as_str()),
+        lead_name: row.lead_name.clone(),
+        lead_email: row.lead_email.clone().unwrap_or_default(),
+        declared_by: row.declared_by_name.clone(),
+        drill: row.drill,
+        services: d.services.clone(),
+        summary_html: markdown::render(&row.summary),
+        key_times,
+        age: view::age(&row.declared_at, &row.resolved_at.unwrap_or(now)),
+        timeline: d
+            .timeline
+            .iter()
+            .rev()
+            .map(|e| EntryView {
+                time: view::time(&e.at),
+                iso: view::iso(&e.at),
+                actor: e.actor_name.clone(),
+                kind: e.kind.clone(),
+                text: describe(e),
+                body: e.body.clone(),
+            })
+            .collect(),
+        deliveries: d.deliveries.iter().map(delivery_view).collect(),
+        next_statuses: allowed_next(status)
+            .iter()
+            .map(|s| NextStatus {
+                value: s.as_str(),
+                label: s.label(),
+            })
+            .collect(),
+        severity_options: settings
+            .severities
+            .iter()
+            .map(|s| (s.id.clone(), format!("{} \u{2014} {}", s.id, s.label)))
+            .chain([(
+                UNKNOWN_SEVERITY.to_string(),
+                "unknown \u{2014} not assessed".to_string(),
+            )])
+            .filter(|(id, _)| id != &row.severity)
+            .collect(),
+        no_integrations: state.notifiers.is_empty(),
+        error,
+    }
+}
+
+fn number_from(raw: &str) -> Option<i64> {
+    IncidentNumber::parse(raw).map(|n| n.0)
+}
+
+/// Shows one incident.
+pub async fn show(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Some(number) = number_from(&path) else {
+        return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
+    };
+    match incident_detail(&state, number).await {
+        Ok(d) => render(StatusCode::OK, &build(&state, &user, d, None)),
+        Err(ServiceError::NotFound) => error_page(
+            StatusCode::NOT_FOUND,
+            &format!("There is no incident INC-{number}."),
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Shared handling of the incident page's forms: parse, check CSRF, run the change, then
+/// redirect back, or show the page again with the message and nothing changed.
+async fn handle<F, Fut>(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    raw: &str,
+    f: F,
+) -> HttpResponse
+where
+    F: FnOnce(AppState, i64, CurrentUser, FormData) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    let Some(number) = number_from(raw) else {
+        return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
+    };
+    let form = match FormData::parse(&req, &body) {
+        Ok(f) => f,
+        Err(e) => return error_page(e.status, e.message),
+    };
+    if let Err(e) = user.check_csrf(&req, form.get("csrf")) {
+        return error_page(StatusCode::FORBIDDEN, &e.to_string());
+    }
+    let result = f(state.get_ref().clone(), number, user.clone(), form).await;
+    let (status, error) = match result {
+        Ok(()) => return see_other(&format!("/incidents/{number}")),
+        Err(ServiceError::NotFound) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                &format!("There is no incident INC-{number}."),
+            );
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let msg = errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join(" ");
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(msg))
+        }
+        Err(ServiceError::Conflict(msg)) => (StatusCode::CONFLICT, Some(msg)),
+        Err(e) => return internal(&e),
+    };
+    match incident_detail(&state, number).await {
+        Ok(d) => render(status, &build(&state, &user, d, error)),
+        Err(e) => internal(&e),
+    }
+}
+
+/// `POST /incidents/{n}/status`
+pub async fn status(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        lifecycle::change_status(&st, n, u.actor, form.get("status"), form.get("expected")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/severity`
+pub async fn severity(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        lifecycle::change_severity(&st, n, u.actor, form.get("severity"), form.get("expected"))
+            .await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/lead`: `action=take` (me), `action=assign` (name + email), `action=clear`.
+pub async fn lead(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        let lead = match form.get("action") {
+            "take" => Some(u.actor.clone()),
+            "clear" => None,
+            "assign" => Some(
+                parse_person(form.get("name"), form.get("email"))
+                    .map_err(|e| ServiceError::Invalid(vec![e]))?,
+            ),
+            _ => {
+                return Err(ServiceError::field(
+                    "action",
+                    "Choose whether to take, assign or clear the lead.",
+                ));
+            }
+        };
+        lifecycle::change_lead(&st, n, u.actor, lead, form.get("expected")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/notes`
+pub async fn note(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        lifecycle::add_note(&st, n, u.actor, form.get("note")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/deliveries/{id}/retry`
+pub async fn retry(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (raw, id) = path.into_inner();
+    let Ok(id) = id.parse::<i64>() else {
+        return error_page(StatusCode::NOT_FOUND, "There is no such delivery.");
+    };
+    handle(
+        req,
+        body,
+        user,
+        state,
+        &raw,
+        move |st, n, u, _form| async move { lifecycle::retry_delivery(&st, n, u.actor, id).await },
+    )
+    .await
+}

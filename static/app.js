@@ -1,0 +1,52 @@
+// Progressive enhancements only: every page works without this file.
+(function () {
+  "use strict";
+
+  // Declare form: disable the button after the first press (the idempotency key makes a
+  // second press harmless anyway), and bring live incidents on the chosen services forward.
+  var form = document.getElementById("declare-form");
+  if (form) {
+    form.addEventListener("submit", function () {
+      var b = form.querySelector("[data-once]");
+      if (b) { setTimeout(function () { b.disabled = true; b.textContent = "Declaring…"; }, 0); }
+    });
+    var boxes = form.querySelectorAll("[data-service]");
+    var items = document.querySelectorAll("#join li[data-services]");
+    var refresh = function () {
+      var chosen = [];
+      boxes.forEach(function (b) { if (b.checked) chosen.push(b.value); });
+      items.forEach(function (li) {
+        var svcs = (li.getAttribute("data-services") || "").split(" ");
+        var hit = chosen.some(function (c) { return svcs.indexOf(c) >= 0; });
+        li.classList.toggle("match", hit);
+        li.classList.toggle("dim", chosen.length > 0 && !hit);
+      });
+    };
+    boxes.forEach(function (b) { b.addEventListener("change", refresh); });
+    refresh();
+  }
+
+  // Live pages: refresh the live parts of the dashboard and incident page every few seconds,
+  // unless the person is typing in a form.
+  var live = document.querySelector("[data-live]");
+  if (!live || !window.fetch || !window.DOMParser) return;
+  var ids = ["live", "timeline", "deliveries"];
+  var busy = function () {
+    var a = document.activeElement;
+    return a && (a.tagName === "TEXTAREA" || a.tagName === "INPUT" || a.tagName === "SELECT");
+  };
+  setInterval(function () {
+    if (document.hidden || busy()) return;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ids.forEach(function (id) {
+          var fresh = doc.getElementById(id), old = document.getElementById(id);
+          if (fresh && old && fresh.innerHTML !== old.innerHTML) old.innerHTML = fresh.innerHTML;
+        });
+      })
+      .catch(function () {});
+  }, 5000);
+})();
