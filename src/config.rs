@@ -613,10 +613,14 @@ impl Settings {
         self.services.iter().map(|s| s.id.as_str()).collect()
     }
 
-    /// Sort rank of a severity: 0 is the most severe; unknown sorts with the most severe,
-    /// because an unassessed incident deserves attention first.
+    /// Sort rank of a severity: 0 is the most severe. `unknown` sorts right after the most
+    /// severe level, because an unassessed incident may be a big one and deserves attention.
     pub fn severity_rank(&self, id: &str) -> usize {
-        self.severities.iter().position(|s| s.id == id).unwrap_or(0)
+        match self.severities.iter().position(|s| s.id == id) {
+            Some(0) => 0,
+            Some(i) => 2 * i,
+            None => 1,
+        }
     }
 }
 

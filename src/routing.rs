@@ -174,15 +174,17 @@ email_to = [\"search-watchers@example.com\"]
         assert_eq!(
             r[0].email_to,
             vec![
+                "checkout-team@example.com",
                 "leadership@example.com",
                 "search-team@example.com",
                 "search-watchers@example.com"
-            ]
+            ],
+            "rule 2 adds every affected service's list"
         );
         let r = route(&s, &enabled, &q(EventKind::Declared, "SEV1", &both, true));
         assert_eq!(
             r[0].email_to,
-            vec!["search-team@example.com", "search-watchers@example.com"],
+            vec!["checkout-team@example.com", "search-team@example.com", "search-watchers@example.com"],
             "drills skip rule 1"
         );
         let r = route(

@@ -1,0 +1,11 @@
+//! Black-box tests: the real app on port 0, a fresh database per test (SQLite, or PostgreSQL when
+//! TEST_DATABASE_URL is set), a real SMTP server on loopback.
+
+mod helpers;
+
+mod cli;
+mod declare;
+mod delivery;
+mod lifecycle;
+mod pages;
+mod postgres;
