@@ -184,7 +184,11 @@ email_to = [\"search-watchers@example.com\"]
         let r = route(&s, &enabled, &q(EventKind::Declared, "SEV1", &both, true));
         assert_eq!(
             r[0].email_to,
-            vec!["checkout-team@example.com", "search-team@example.com", "search-watchers@example.com"],
+            vec![
+                "checkout-team@example.com",
+                "search-team@example.com",
+                "search-watchers@example.com"
+            ],
             "drills skip rule 1"
         );
         let r = route(

@@ -20,3 +20,27 @@ pub fn init() {
         builder.try_init()
     };
 }
+
+/// One span per request, as tracing-actix-web makes it, except that answers which are the
+/// client's business (a redirect to `/identify`, a refused form) are not logged as errors: only
+/// server errors are.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        match outcome {
+            Ok(response) if !response.status().is_server_error() => {
+                span.record("http.status_code", response.status().as_u16());
+                span.record("otel.status_code", "OK");
+            }
+            _ => tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome),
+        }
+    }
+}

@@ -215,6 +215,37 @@ impl FromRequest for CurrentUser {
     }
 }
 
+/// Paths anyone may open without naming themselves.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/identify") || path.starts_with("/static/")
+}
+
+/// Middleware: sends anyone without a valid session to `/identify` (then back), before any
+/// handler runs. It answers with a plain redirect rather than an error, so unauthenticated
+/// visits are not logged as failures.
+pub async fn require_identity(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if is_public(req.path()) {
+        return next.call(req).await;
+    }
+    let valid = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| req.cookie(SESSION_COOKIE).and_then(|c| verify(&state.session_key, c.value())))
+        .is_some();
+    if valid {
+        return next.call(req).await;
+    }
+    let target = if req.method() == actix_web::http::Method::GET {
+        req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into())
+    } else {
+        "/".into()
+    };
+    let response = NotIdentified { next: target }.error_response();
+    Ok(req.into_response(response))
+}
+
 /// Only same-site paths are accepted as a post-identify destination.
 pub fn safe_next(next: &str) -> String {
     if next.starts_with('/')

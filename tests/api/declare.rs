@@ -34,7 +34,10 @@ async fn declare_redirects_to_the_incident_page_which_shows_it() {
             ("title", "  Checkout returns 500s  "),
             ("severity", "SEV1"),
             ("services", "checkout"),
-            ("summary", "Errors **since 10:02**. [graph](https://grafana.example.com/d/1)"),
+            (
+                "summary",
+                "Errors **since 10:02**. [graph](https://grafana.example.com/d/1)",
+            ),
             ("lead_self", "on"),
         ])
         .await;
@@ -48,17 +51,37 @@ async fn declare_redirects_to_the_incident_page_which_shows_it() {
     assert!(texts(&html, ".facts .sev")[0].contains("SEV1"));
     assert!(texts(&html, ".facts .status")[0].contains("Investigating"));
     assert!(texts(&html, ".facts")[0].contains("Lead: Ada Lovelace"));
-    assert!(html.contains("<strong>since 10:02</strong>"), "summary rendered as Markdown");
+    assert!(
+        html.contains("<strong>since 10:02</strong>"),
+        "summary rendered as Markdown"
+    );
     assert!(html.contains("Services: checkout"));
     let timeline = texts(&html, ".timeline li");
-    assert!(timeline.iter().any(|t| t.contains("Ada Lovelace declared the incident")), "{timeline:?}");
-    assert!(timeline.iter().any(|t| t.contains("made Ada Lovelace the lead")), "{timeline:?}");
-    assert!(html.contains("No integrations are configured"), "says plainly that nothing is sent");
+    assert!(
+        timeline
+            .iter()
+            .any(|t| t.contains("Ada Lovelace declared the incident")),
+        "{timeline:?}"
+    );
+    assert!(
+        timeline
+            .iter()
+            .any(|t| t.contains("made Ada Lovelace the lead")),
+        "{timeline:?}"
+    );
+    assert!(
+        html.contains("No integrations are configured"),
+        "says plainly that nothing is sent"
+    );
 
     let dash = app.get_html("/").await;
     let live = texts(&dash, "#live tbody tr");
     assert_eq!(live.len(), 1);
-    assert!(live[0].contains("INC-1") && live[0].contains("Checkout returns 500s") && live[0].contains("Ada Lovelace"));
+    assert!(
+        live[0].contains("INC-1")
+            && live[0].contains("Checkout returns 500s")
+            && live[0].contains("Ada Lovelace")
+    );
 }
 
 #[tokio::test]
@@ -74,7 +97,11 @@ async fn only_a_title_is_required_and_severity_defaults_to_unknown() {
 async fn double_submit_with_one_idempotency_key_opens_one_incident() {
     let (app, _db) = app().await;
     let (csrf, key) = app.declare_form().await;
-    let form = [("csrf", csrf.as_str()), ("idempotency_key", key.as_str()), ("title", "Double click")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("title", "Double click"),
+    ];
     let first = app.post_form("/declare", &form).await;
     let second = app.post_form("/declare", &form).await;
     assert_eq!(first.status(), 303);
@@ -84,11 +111,22 @@ async fn double_submit_with_one_idempotency_key_opens_one_incident() {
 
     // Concurrent repeats too.
     let (csrf, key) = app.declare_form().await;
-    let form = [("csrf", csrf.as_str()), ("idempotency_key", key.as_str()), ("title", "Impatient clicks")];
-    let results = futures_util::future::join_all((0..8).map(|_| app.post_form("/declare", &form))).await;
-    let locations: std::collections::HashSet<_> =
-        results.iter().map(|r| r.headers()["location"].to_str().unwrap().to_string()).collect();
-    assert_eq!(locations.len(), 1, "every repeat answers with the same incident");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("title", "Impatient clicks"),
+    ];
+    let results =
+        futures_util::future::join_all((0..8).map(|_| app.post_form("/declare", &form))).await;
+    let locations: std::collections::HashSet<_> = results
+        .iter()
+        .map(|r| r.headers()["location"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        locations.len(),
+        1,
+        "every repeat answers with the same incident"
+    );
     assert_eq!(app.incident_count().await, 2);
 }
 
@@ -96,9 +134,27 @@ async fn double_submit_with_one_idempotency_key_opens_one_incident() {
 async fn a_reused_key_with_different_content_is_refused() {
     let (app, _db) = app().await;
     let (csrf, key) = app.declare_form().await;
-    let ok = app.post_form("/declare", &[("csrf", &csrf), ("idempotency_key", &key), ("title", "First")]).await;
+    let ok = app
+        .post_form(
+            "/declare",
+            &[
+                ("csrf", &csrf),
+                ("idempotency_key", &key),
+                ("title", "First"),
+            ],
+        )
+        .await;
     assert_eq!(ok.status(), 303);
-    let resp = app.post_form("/declare", &[("csrf", &csrf), ("idempotency_key", &key), ("title", "Second")]).await;
+    let resp = app
+        .post_form(
+            "/declare",
+            &[
+                ("csrf", &csrf),
+                ("idempotency_key", &key),
+                ("title", "Second"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 409);
     let html = resp.text().await.unwrap();
     assert!(html.contains("already used to declare INC-1"), "{html}");
@@ -113,9 +169,18 @@ async fn invalid_input_gets_the_form_back_with_a_message_and_writes_nothing() {
         (vec![("title", "")], "Give the incident a title"),
         (vec![("title", "   ")], "Give the incident a title"),
         (vec![("title", &long)], "at most 200 characters"),
-        (vec![("title", "ok"), ("severity", "SEV9")], "Unknown severity"),
-        (vec![("title", "ok"), ("services", "billing")], "Unknown service"),
-        (vec![("title", "ok"), ("impact_started", "last tuesday")], "YYYY-MM-DD HH:MM"),
+        (
+            vec![("title", "ok"), ("severity", "SEV9")],
+            "Unknown severity",
+        ),
+        (
+            vec![("title", "ok"), ("services", "billing")],
+            "Unknown service",
+        ),
+        (
+            vec![("title", "ok"), ("impact_started", "last tuesday")],
+            "YYYY-MM-DD HH:MM",
+        ),
         (vec![("title", "two\nlines")], "single line"),
     ];
     for (fields, message) in cases {
@@ -134,10 +199,15 @@ async fn invalid_input_gets_the_form_back_with_a_message_and_writes_nothing() {
 #[tokio::test]
 async fn what_was_typed_is_kept_and_escaped_when_the_form_comes_back() {
     let (app, _db) = app().await;
-    let resp = app.declare(&[("title", ""), ("summary", "<script>alert(1)</script>")]).await;
+    let resp = app
+        .declare(&[("title", ""), ("summary", "<script>alert(1)</script>")])
+        .await;
     let html = resp.text().await.unwrap();
     assert!(!html.contains("<script>alert(1)"));
-    assert!(html.contains("&#60;script&#62;alert(1)"), "shown back as text");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)"),
+        "shown back as text"
+    );
 }
 
 #[tokio::test]
@@ -145,16 +215,26 @@ async fn forged_or_missing_csrf_is_refused_and_writes_nothing() {
     let (app, _db) = app().await;
     let (_csrf, key) = app.declare_form().await;
     for token in ["", "forged-token"] {
-        let resp = app.post_form("/declare", &[("csrf", token), ("idempotency_key", &key), ("title", "x")]).await;
+        let resp = app
+            .post_form(
+                "/declare",
+                &[("csrf", token), ("idempotency_key", &key), ("title", "x")],
+            )
+            .await;
         assert_eq!(resp.status(), 403);
-        assert!(resp.text().await.unwrap().contains("did not come from this site"));
+        assert!(
+            resp.text()
+                .await
+                .unwrap()
+                .contains("did not come from this site")
+        );
     }
     // A cross-site post carrying a valid token is refused by its Origin.
     let csrf = app.csrf().await;
     let resp = app
         .client
         .post(format!("{}/declare", app.address))
-        .header("cookie", app.cookies.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        .header("cookie", app.cookie_header())
         .header("origin", "https://evil.example")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("csrf={csrf}&idempotency_key={key}&title=x"))
@@ -169,13 +249,23 @@ async fn forged_or_missing_csrf_is_refused_and_writes_nothing() {
 async fn bad_bodies_get_clear_4xx_answers() {
     let (app, _db) = app().await;
     let csrf = app.csrf().await;
-    let resp = app.post_raw("/declare", "application/json", br#"{"title":"x"}"#.to_vec()).await;
+    let resp = app
+        .post_raw("/declare", "application/json", br#"{"title":"x"}"#.to_vec())
+        .await;
     assert_eq!(resp.status(), 415);
     let body = format!("csrf={csrf}&title=%FF%FE").into_bytes();
-    let resp = app.post_raw("/declare", "application/x-www-form-urlencoded", body).await;
+    let resp = app
+        .post_raw("/declare", "application/x-www-form-urlencoded", body)
+        .await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("not valid UTF-8"));
-    let resp = app.post_raw("/declare", "application/x-www-form-urlencoded", vec![b'a'; 2 * 1024 * 1024]).await;
+    let resp = app
+        .post_raw(
+            "/declare",
+            "application/x-www-form-urlencoded",
+            vec![b'a'; 2 * 1024 * 1024],
+        )
+        .await;
     assert_eq!(resp.status(), 413);
     assert_eq!(app.incident_count().await, 0);
 }
@@ -183,7 +273,9 @@ async fn bad_bodies_get_clear_4xx_answers() {
 #[tokio::test]
 async fn declare_page_offers_to_join_live_incidents() {
     let (app, _db) = app().await;
-    let resp = app.declare(&[("title", "Search is slow"), ("services", "search")]).await;
+    let resp = app
+        .declare(&[("title", "Search is slow"), ("services", "search")])
+        .await;
     assert_eq!(resp.status(), 303);
     let html = app.get_html("/declare?service=search").await;
     let join = texts(&html, "#join li.match");
@@ -205,7 +297,13 @@ async fn numbers_are_unique_under_50_concurrent_declarations() {
     let forms: Vec<[(&str, &str); 3]> = keys
         .iter()
         .zip(&titles)
-        .map(|(k, t)| [("csrf", csrf.as_str()), ("idempotency_key", k.as_str()), ("title", t.as_str())])
+        .map(|(k, t)| {
+            [
+                ("csrf", csrf.as_str()),
+                ("idempotency_key", k.as_str()),
+                ("title", t.as_str()),
+            ]
+        })
         .collect();
     let posts = forms.iter().map(|f| app.post_form("/declare", f));
     let results = futures_util::future::join_all(posts).await;
@@ -217,6 +315,10 @@ async fn numbers_are_unique_under_50_concurrent_declarations() {
         })
         .collect();
     numbers.sort();
-    assert_eq!(numbers, (1..=50).collect::<Vec<_>>(), "50 distinct, gap-free numbers");
+    assert_eq!(
+        numbers,
+        (1..=50).collect::<Vec<_>>(),
+        "50 distinct, gap-free numbers"
+    );
     assert_eq!(app.incident_count().await, 50);
 }

@@ -12,14 +12,16 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::future::BoxFuture;
 use redbutton::config::{EmailSettings, Settings, SmtpTls};
-use redbutton::db::models::{OutboxRow, outbox};
+use redbutton::db::models::OutboxRow;
 use redbutton::notifiers::{Delivered, Delivery, Notifier, NotifyError};
 use redbutton::startup::{AppHandle, Application, Options};
 use redbutton::state::AppState;
 
 /// Whether the tests run against PostgreSQL.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
 }
 
 /// A fresh, empty database for one test. Dropped with the test (SQLite temp dir) or left for the
@@ -34,15 +36,26 @@ impl TestDb {
         match postgres_url() {
             Some(admin) => {
                 let name = format!("rb_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = diesel::PgConnection::establish(&admin).expect("connect to TEST_DATABASE_URL");
-                conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).expect("database URL has a path");
-                TestDb { url: format!("{base}/{name}"), _dir: None }
+                let mut conn =
+                    diesel::PgConnection::establish(&admin).expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .expect("database URL has a path");
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                }
             }
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb { url, _dir: Some(dir) }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
             }
         }
     }
@@ -93,7 +106,12 @@ pub struct Spawn {
 
 impl Spawn {
     pub fn new(db: &TestDb) -> Self {
-        Spawn { settings: fast_settings(), db_url: db.url.clone(), notifiers: vec![], worker: true }
+        Spawn {
+            settings: fast_settings(),
+            db_url: db.url.clone(),
+            notifiers: vec![],
+            worker: true,
+        }
     }
 }
 
@@ -140,8 +158,15 @@ impl TestApp {
         }
     }
 
-    fn cookie_header(&self) -> String {
-        self.cookies.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    /// The `Cookie` header this client sends.
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn keep_cookies(&self, resp: &reqwest::Response) {
@@ -149,7 +174,10 @@ impl TestApp {
             let s = v.to_str().unwrap();
             let pair = s.split(';').next().unwrap();
             if let Some((k, val)) = pair.split_once('=') {
-                self.cookies.lock().unwrap().insert(k.trim().to_string(), val.trim().to_string());
+                self.cookies
+                    .lock()
+                    .unwrap()
+                    .insert(k.trim().to_string(), val.trim().to_string());
             }
         }
     }
@@ -179,10 +207,16 @@ impl TestApp {
             .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
             .collect::<Vec<_>>()
             .join("&");
-        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes()).await
+        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes())
+            .await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         let resp = self
             .client
             .post(format!("{}{path}", self.address))
@@ -200,7 +234,17 @@ impl TestApp {
     pub async fn identify(&self, name: &str, email: &str) {
         let html = self.get_html("/identify").await;
         let csrf = hidden(&html, "csrf");
-        let resp = self.post_form("/identify", &[("csrf", &csrf), ("next", "/"), ("name", name), ("email", email)]).await;
+        let resp = self
+            .post_form(
+                "/identify",
+                &[
+                    ("csrf", &csrf),
+                    ("next", "/"),
+                    ("name", name),
+                    ("email", email),
+                ],
+            )
+            .await;
         assert_eq!(resp.status(), 303, "identify should redirect");
     }
 
@@ -232,19 +276,32 @@ impl TestApp {
 
     pub async fn incident_count(&self) -> i64 {
         use redbutton::db::schema::incidents::dsl::*;
-        self.state.db.run(|c| incidents.count().get_result::<i64>(c)).await.unwrap()
+        self.state
+            .db
+            .run(|c| incidents.count().get_result::<i64>(c))
+            .await
+            .unwrap()
     }
 
     pub async fn timeline_count(&self) -> i64 {
         use redbutton::db::schema::timeline_entries::dsl::*;
-        self.state.db.run(|c| timeline_entries.count().get_result::<i64>(c)).await.unwrap()
+        self.state
+            .db
+            .run(|c| timeline_entries.count().get_result::<i64>(c))
+            .await
+            .unwrap()
     }
 
     pub async fn outbox_rows(&self) -> Vec<OutboxRow> {
         use redbutton::db::schema::outbox::dsl as o;
         self.state
             .db
-            .run(|c| o::outbox.order(o::id.asc()).select(OutboxRow::as_select()).load(c))
+            .run(|c| {
+                o::outbox
+                    .order(o::id.asc())
+                    .select(OutboxRow::as_select())
+                    .load(c)
+            })
             .await
             .unwrap()
     }
@@ -258,7 +315,12 @@ impl TestApp {
                 return rows;
             }
             if Instant::now() > deadline {
-                panic!("outbox did not settle in {within:?}: {:?}", rows.iter().map(|r| (&r.notifier, &r.state, r.attempts, &r.last_error)).collect::<Vec<_>>());
+                panic!(
+                    "outbox did not settle in {within:?}: {:?}",
+                    rows.iter()
+                        .map(|r| (&r.notifier, &r.state, r.attempts, &r.last_error))
+                        .collect::<Vec<_>>()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -284,12 +346,28 @@ pub fn hidden(html: &str, name: &str) -> String {
 pub fn texts(html: &str, selector: &str) -> Vec<String> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(selector).unwrap();
-    doc.select(&sel).map(|e| e.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    doc.select(&sel)
+        .map(|e| {
+            e.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 pub fn number_from_location(resp: &reqwest::Response) -> i64 {
-    let loc = resp.headers().get("location").expect("location").to_str().unwrap();
-    loc.strip_prefix("/incidents/").expect("incident location").parse().unwrap()
+    let loc = resp
+        .headers()
+        .get("location")
+        .expect("location")
+        .to_str()
+        .unwrap();
+    loc.strip_prefix("/incidents/")
+        .expect("incident location")
+        .parse()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,13 +385,15 @@ impl Mail {
     /// The message with quoted-printable soft line breaks and `=3D` undone (enough to read
     /// the HTML part in assertions).
     pub fn decoded(&self) -> String {
-        self.data.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+        self.data
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=")
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
         let prefix = format!("{}:", name.to_ascii_lowercase());
-        let mut lines = self.data.lines();
-        while let Some(l) = lines.next() {
+        for l in self.data.lines() {
             if l.is_empty() {
                 break;
             }
@@ -334,25 +414,41 @@ pub struct SmtpSink {
 fn python() -> String {
     std::env::var("REDBUTTON_TEST_PYTHON").unwrap_or_else(|_| {
         let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
-        if venv.exists() { venv.display().to_string() } else { "python3".into() }
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
     })
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = SmtpSink { port: free_port(), dir, child: None };
+        let mut sink = SmtpSink {
+            port: free_port(),
+            dir,
+            child: None,
+        };
         sink.restart();
         sink
     }
 
     /// A sink whose port is reserved but which is not running (SMTP down).
     pub fn stopped() -> SmtpSink {
-        SmtpSink { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None }
+        SmtpSink {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        }
     }
 
     pub fn restart(&mut self) {
@@ -360,7 +456,13 @@ impl SmtpSink {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = Command::new(python())
             .arg(&script)
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--dir"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--dir",
+            ])
             .arg(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -368,8 +470,13 @@ impl SmtpSink {
             .expect("start the SMTP sink (is aiosmtpd installed? run bash scripts/test.sh)");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert!(line.starts_with("READY"), "SMTP sink did not start: {line:?}");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("READY"),
+            "SMTP sink did not start: {line:?}"
+        );
         self.child = Some(child);
     }
 
@@ -439,8 +546,16 @@ impl Notifier for CountingNotifier {
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
-            *self.seen.lock().unwrap().entry(d.idempotency_key.clone()).or_default() += 1;
-            Ok(Delivered { external_id: Some(format!("count-{}", d.id)), external_url: Some(format!("https://example.com/{}", d.id)) })
+            *self
+                .seen
+                .lock()
+                .unwrap()
+                .entry(d.idempotency_key.clone())
+                .or_default() += 1;
+            Ok(Delivered {
+                external_id: Some(format!("count-{}", d.id)),
+                external_url: Some(format!("https://example.com/{}", d.id)),
+            })
         })
     }
 }
@@ -475,7 +590,10 @@ impl Notifier for HangingNotifier {
 pub fn route_all_to(settings: &mut Settings, notifiers: &[&str]) {
     settings.routing.push(redbutton::config::RoutingRule {
         name: "test".into(),
-        events: redbutton::domain::EventKind::ALL.iter().map(|k| k.as_str().to_string()).collect(),
+        events: redbutton::domain::EventKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect(),
         severities: vec![],
         services: vec![],
         drills: true,

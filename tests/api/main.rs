@@ -1,5 +1,7 @@
 //! Black-box tests: the real app on port 0, a fresh database per test (SQLite, or PostgreSQL when
 //! TEST_DATABASE_URL is set), a real SMTP server on loopback.
+// Test helpers may panic on any unexpected failure: that is how a test reports it.
+#![allow(clippy::unwrap_used)]
 
 mod helpers;
 

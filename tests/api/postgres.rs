@@ -10,11 +10,17 @@ use crate::helpers::*;
 #[tokio::test]
 async fn two_instances_on_one_database_deliver_200_rows_exactly_once() {
     if postgres_url().is_none() {
-        eprintln!("TEST_DATABASE_URL is not a PostgreSQL URL: this test needs PostgreSQL and was not run here");
+        eprintln!(
+            "TEST_DATABASE_URL is not a PostgreSQL URL: this test needs PostgreSQL and was not run here"
+        );
         return;
     }
     let db = TestDb::new();
-    let counter = CountingNotifier { name: "counter", delay: Duration::from_millis(5), ..Default::default() };
+    let counter = CountingNotifier {
+        name: "counter",
+        delay: Duration::from_millis(5),
+        ..Default::default()
+    };
     let spawn = || {
         let mut s = Spawn::new(&db);
         s.notifiers = vec![Arc::new(counter.clone())];
@@ -24,15 +30,27 @@ async fn two_instances_on_one_database_deliver_200_rows_exactly_once() {
     };
     let a = TestApp::spawn(spawn()).await;
     let b = TestApp::spawn(spawn()).await;
-    let actor = Actor { name: "Load".into(), email: "load@example.com".into() };
+    let actor = Actor {
+        name: "Load".into(),
+        email: "load@example.com".into(),
+    };
     // 200 declarations split across both instances, so both enqueue and both deliver.
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let state = if i % 2 == 0 { a.state.clone() } else { b.state.clone() };
+        let state = if i % 2 == 0 {
+            a.state.clone()
+        } else {
+            b.state.clone()
+        };
         let actor = actor.clone();
         tasks.push(tokio::spawn(async move {
-            let input = DeclarationInput { title: format!("Replica test {i}"), ..Default::default() };
-            redbutton::services::declare::declare(&state, actor, input, None).await.unwrap()
+            let input = DeclarationInput {
+                title: format!("Replica test {i}"),
+                ..Default::default()
+            };
+            redbutton::services::declare::declare(&state, actor, input, None)
+                .await
+                .unwrap()
         }));
     }
     let mut numbers = Vec::new();

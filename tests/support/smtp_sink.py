@@ -42,12 +42,24 @@ from aiosmtpd.smtp import SMTP  # noqa: E402
 FAIL_REPLY = "451 4.3.0 Temporary failure for test"
 
 
+def last_sequence_number(directory):
+    """Highest <seq> among DIR/<seq>-<random>.json files, or 0."""
+    highest = 0
+    for name in os.listdir(directory):
+        prefix = name.split("-", 1)[0]
+        if name.endswith(".json") and prefix.isdigit():
+            highest = max(highest, int(prefix))
+    return highest
+
+
 class SinkHandler:
     """aiosmtpd handler: everything is decided in handle_DATA."""
 
     def __init__(self, directory):
         self.directory = directory
-        self.sequence = itertools.count(1)
+        # Continue numbering after messages already in DIR, so that sorting by
+        # name stays arrival order when a test restarts the sink on its old DIR.
+        self.sequence = itertools.count(last_sequence_number(directory) + 1)
 
     def _marker(self, name):
         return os.path.join(self.directory, name)
@@ -80,9 +92,8 @@ class SinkHandler:
             "data": raw.decode("utf-8", errors="replace"),
             "received_at": time.time(),
         }
-        # A zero-padded sequence keeps files in arrival order when sorted by
-        # name; the random suffix keeps names unique if the sink is restarted
-        # on a directory that already holds messages.
+        # The zero-padded sequence makes name order arrival order; the random
+        # suffix is a second guard against two sinks sharing one DIR.
         name = f"{next(self.sequence):06d}-{uuid.uuid4().hex[:8]}.json"
         final_path = os.path.join(self.directory, name)
         temp_path = os.path.join(self.directory, f".{name}.tmp")

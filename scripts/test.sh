@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Run the whole test suite: `bash scripts/test.sh [extra cargo test args]`.
+#
+# The integration tests talk to a real SMTP server (tests/support/smtp_sink.py),
+# which needs Python with aiosmtpd. This script keeps a private virtualenv for
+# it in target/test-venv, tells the tests where it is via REDBUTTON_TEST_PYTHON,
+# and then runs `cargo test --all-targets`.
+#
+# Database: SQLite by default. Set TEST_DATABASE_URL=postgres://user@host:port/db
+# to run the same tests on PostgreSQL; each test creates its own database
+# through that URL, so the role needs CREATEDB.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV_DIR="$PWD/target/test-venv"
+VENV_PYTHON="$VENV_DIR/bin/python"
+# Pinned so every machine runs the tests against the same SMTP server code.
+AIOSMTPD_REQUIREMENT="aiosmtpd==1.4.6"
+
+say() { printf '[test.sh] %s\n' "$*"; }
+die() { printf '[test.sh] error: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust from https://rustup.rs"
+
+# True when `python3 -m venv` can build a venv that has pip in it.
+host_python_can_make_venvs() {
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1
+}
+
+venv_is_usable() {
+    [ -x "$VENV_PYTHON" ] && "$VENV_PYTHON" -c 'import aiosmtpd' >/dev/null 2>&1
+}
+
+ensure_test_venv() {
+    if venv_is_usable; then
+        return
+    fi
+
+    command -v python3 >/dev/null 2>&1 || die "python3 not found; it is needed to run the test SMTP server"
+
+    if ! host_python_can_make_venvs; then
+        # Debian/Ubuntu ship the venv module (and ensurepip) separately.
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+            say "installing python3-venv with apt-get"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+        fi
+        host_python_can_make_venvs || die "python3 cannot create virtualenvs.
+  On Debian/Ubuntu run:  sudo apt-get install python3-venv
+  then run this script again."
+    fi
+
+    # Build the venv; if the result still cannot import aiosmtpd (a venv half
+    # made by an interrupted run, or left behind by a python3 upgrade), throw
+    # it away and build it once more from scratch.
+    for _ in 1 2; do
+        if [ ! -x "$VENV_PYTHON" ] || ! "$VENV_PYTHON" -m pip --version >/dev/null 2>&1; then
+            rm -rf "$VENV_DIR"
+            say "creating Python virtualenv in target/test-venv"
+            mkdir -p "$(dirname "$VENV_DIR")"
+            python3 -m venv "$VENV_DIR"
+        fi
+        say "installing $AIOSMTPD_REQUIREMENT into target/test-venv"
+        "$VENV_PYTHON" -m pip install --quiet --disable-pip-version-check --no-input "$AIOSMTPD_REQUIREMENT" || true
+        if venv_is_usable; then
+            return
+        fi
+        rm -rf "$VENV_DIR"
+    done
+    die "could not install $AIOSMTPD_REQUIREMENT into $VENV_DIR (is PyPI reachable?)"
+}
+
+ensure_test_venv
+export REDBUTTON_TEST_PYTHON="$VENV_PYTHON"
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+    # Show where the tests go without printing a password, if the URL has one.
+    shown_url=$(printf '%s' "$TEST_DATABASE_URL" | sed -E 's#^([a-z]+://[^:/@]+):[^/]*@#\1:***@#')
+    say "database: PostgreSQL via TEST_DATABASE_URL=$shown_url"
+else
+    say "database: SQLite (set TEST_DATABASE_URL=postgres://... to test on PostgreSQL)"
+fi
+
+exec cargo test --all-targets "$@"
