@@ -159,7 +159,9 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(512 * 1024))
-                .wrap(actix_web::middleware::from_fn(crate::web::session::require_identity))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::session::require_identity,
+                ))
                 .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .configure(crate::web::configure)

@@ -232,13 +232,19 @@ pub async fn require_identity(
     }
     let valid = req
         .app_data::<web::Data<AppState>>()
-        .and_then(|state| req.cookie(SESSION_COOKIE).and_then(|c| verify(&state.session_key, c.value())))
+        .and_then(|state| {
+            req.cookie(SESSION_COOKIE)
+                .and_then(|c| verify(&state.session_key, c.value()))
+        })
         .is_some();
     if valid {
         return next.call(req).await;
     }
     let target = if req.method() == actix_web::http::Method::GET {
-        req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into())
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into())
     } else {
         "/".into()
     };
