@@ -25,6 +25,10 @@ struct Cli {
     )]
     database_url: Option<String>,
 
+    /// Address to listen on (for `serve`, the default command).
+    #[arg(long, global = true, env = "REDBUTTON_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -32,11 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Migrate the database, then serve (the default).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "REDBUTTON_LISTEN", value_name = "ADDR")]
-        listen: Option<String>,
-    },
+    Serve,
     /// Apply database migrations and exit.
     Migrate,
     /// Validate the configuration, print what is enabled, and exit.
@@ -54,10 +54,8 @@ fn load(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     redbutton::telemetry::init();
-    let result = match cli.command.unwrap_or(Command::Serve {
-        listen: std::env::var("REDBUTTON_LISTEN").ok(),
-    }) {
-        Command::Serve { listen } => serve(cli.config, cli.database_url, listen).await,
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config, cli.database_url, cli.listen).await,
         Command::Migrate => migrate(cli.config, cli.database_url).await,
         Command::CheckConfig => check_config(cli.config, cli.database_url),
     };

@@ -185,33 +185,37 @@ impl ResponseError for NotIdentified {
     }
 }
 
+/// The person a request's session cookie names, if the cookie is valid.
+fn identify(req: &HttpRequest) -> Option<CurrentUser> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let claims = verify(&state.session_key, req.cookie(SESSION_COOKIE)?.value())?;
+    Some(CurrentUser {
+        actor: Actor {
+            name: claims.name,
+            email: claims.sub,
+        },
+        csrf: claims.csrf,
+    })
+}
+
+/// Where to come back to after identifying: the page asked for (GET only) or the dashboard.
+fn come_back_to(req: &HttpRequest) -> NotIdentified {
+    let next = match (
+        req.method() == actix_web::http::Method::GET,
+        req.uri().path_and_query(),
+    ) {
+        (true, Some(p)) => p.as_str().to_string(),
+        _ => "/".into(),
+    };
+    NotIdentified { next }
+}
+
 impl FromRequest for CurrentUser {
     type Error = NotIdentified;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let next = if req.method() == actix_web::http::Method::GET {
-            req.uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into())
-        } else {
-            "/".into()
-        };
-        let claims = req.app_data::<web::Data<AppState>>().and_then(|state| {
-            req.cookie(SESSION_COOKIE)
-                .and_then(|c| verify(&state.session_key, c.value()))
-        });
-        ready(match claims {
-            Some(c) => Ok(CurrentUser {
-                actor: Actor {
-                    name: c.name,
-                    email: c.sub,
-                },
-                csrf: c.csrf,
-            }),
-            None => Err(NotIdentified { next }),
-        })
+        ready(identify(req).ok_or_else(|| come_back_to(req)))
     }
 }
 
@@ -227,28 +231,10 @@ pub async fn require_identity(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<actix_web::body::BoxBody>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    if is_public(req.path()) {
+    if is_public(req.path()) || identify(req.request()).is_some() {
         return next.call(req).await;
     }
-    let valid = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|state| {
-            req.cookie(SESSION_COOKIE)
-                .and_then(|c| verify(&state.session_key, c.value()))
-        })
-        .is_some();
-    if valid {
-        return next.call(req).await;
-    }
-    let target = if req.method() == actix_web::http::Method::GET {
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into())
-    } else {
-        "/".into()
-    };
-    let response = NotIdentified { next: target }.error_response();
+    let response = come_back_to(req.request()).error_response();
     Ok(req.into_response(response))
 }
 
