@@ -733,8 +733,11 @@ mod tests {
     }
 
     #[test]
-    fn example_config_is_valid() {
-        let text = include_str!("../examples/redbutton.toml");
-        Settings::parse(text).unwrap();
+    fn example_configs_are_valid() {
+        let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
+        assert_eq!(example.services.len(), 2);
+        assert_eq!(example.enabled_notifiers(), vec!["email"]);
+        let docker = Settings::parse(include_str!("../examples/docker.toml")).unwrap();
+        assert!(docker.auth.dev_allow_non_loopback);
     }
 }

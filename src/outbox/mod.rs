@@ -132,6 +132,11 @@ impl Worker {
     }
 
     async fn claim(&self, limit: i64) -> Result<Vec<OutboxRow>, crate::db::DbError> {
+        // A read first: when nothing is due (the usual case), polling costs no write.
+        let due = self.db.run(outbox::next_due).await?;
+        if !due.is_some_and(|at| at <= now_utc()) {
+            return Ok(Vec::new());
+        }
         let lease = ms(self.settings.lease_ms);
         let token = uuid::Uuid::new_v4().to_string();
         self.db
