@@ -192,11 +192,7 @@ pub struct Service {
 impl Service {
     /// The name to show.
     pub fn display_name(&self) -> &str {
-        if self.name.is_empty() {
-            &self.id
-        } else {
-            &self.name
-        }
+        if self.name.is_empty() { &self.id } else { &self.name }
     }
 }
 
@@ -372,8 +368,7 @@ impl Settings {
 
     /// Parses and validates TOML text (notifier names checked against the built-in ones).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let settings: Settings =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let settings: Settings = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         settings.validate(&[])?;
         Ok(settings)
     }
@@ -401,10 +396,7 @@ impl Settings {
         if let Some(url) = &self.server.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(bad(
-                "server.base_url",
-                "must start with http:// or https://",
-            ));
+            return Err(bad("server.base_url", "must start with http:// or https://"));
         }
         if let Some(url) = &self.database.url {
             crate::db::DbUrl::parse(url).map_err(|e| bad("database.url", e))?;
@@ -448,10 +440,7 @@ impl Settings {
         for (i, s) in self.services.iter().enumerate() {
             check_id(&format!("services[{i}].id"), &s.id)?;
             if !seen.insert(s.id.as_str()) {
-                return Err(bad(
-                    format!("services[{i}].id"),
-                    format!("duplicate service {}", s.id),
-                ));
+                return Err(bad(format!("services[{i}].id"), format!("duplicate service {}", s.id)));
             }
             check_emails(&format!("services[{i}].owners"), &s.owners)?;
             check_emails(&format!("services[{i}].email_to"), &s.email_to)?;
@@ -470,27 +459,19 @@ impl Settings {
         for (i, r) in self.routing.iter().enumerate() {
             let key = |f: &str| format!("routing[{i}].{f}");
             if r.notifiers.is_empty() {
-                return Err(bad(
-                    key("notifiers"),
-                    "name at least one notifier, e.g. [\"email\"]",
-                ));
+                return Err(bad(key("notifiers"), "name at least one notifier, e.g. [\"email\"]"));
             }
             for n in &r.notifiers {
                 if !known.contains(&n.as_str()) {
                     return Err(bad(
                         key("notifiers"),
-                        format!(
-                            "unknown notifier \u{201c}{n}\u{201d}; known: {}",
-                            known.join(", ")
-                        ),
+                        format!("unknown notifier \u{201c}{n}\u{201d}; known: {}", known.join(", ")),
                     ));
                 }
                 if !enabled.contains(&n.as_str()) {
                     return Err(bad(
                         key("notifiers"),
-                        format!(
-                            "notifier \u{201c}{n}\u{201d} is not configured: add [integrations.{n}]"
-                        ),
+                        format!("notifier \u{201c}{n}\u{201d} is not configured: add [integrations.{n}]"),
                     ));
                 }
             }
@@ -499,27 +480,18 @@ impl Settings {
                     let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
                     return Err(bad(
                         key("events"),
-                        format!(
-                            "unknown event \u{201c}{e}\u{201d}; known: {}",
-                            all.join(", ")
-                        ),
+                        format!("unknown event \u{201c}{e}\u{201d}; known: {}", all.join(", ")),
                     ));
                 }
             }
             for s in &r.severities {
                 if s != UNKNOWN_SEVERITY && !self.severities.iter().any(|l| &l.id == s) {
-                    return Err(bad(
-                        key("severities"),
-                        format!("unknown severity \u{201c}{s}\u{201d}"),
-                    ));
+                    return Err(bad(key("severities"), format!("unknown severity \u{201c}{s}\u{201d}")));
                 }
             }
             for s in &r.services {
                 if !self.services.iter().any(|l| &l.id == s) {
-                    return Err(bad(
-                        key("services"),
-                        format!("unknown service \u{201c}{s}\u{201d}"),
-                    ));
+                    return Err(bad(key("services"), format!("unknown service \u{201c}{s}\u{201d}")));
                 }
             }
             check_emails(&key("email_to"), &r.email_to)?;
@@ -541,10 +513,10 @@ impl Settings {
         if o.poll_interval_ms == 0 {
             return Err(bad("outbox.poll_interval_ms", "must be positive"));
         }
-        if o.lease_ms <= o.delivery_timeout_ms {
+        if o.lease_ms < 2 * o.delivery_timeout_ms {
             return Err(bad(
                 "outbox.lease_ms",
-                "must be longer than outbox.delivery_timeout_ms, or a slow delivery could be taken over and sent twice",
+                "must be at least twice outbox.delivery_timeout_ms, or a slow delivery could be taken over and sent twice",
             ));
         }
 
@@ -640,10 +612,7 @@ fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
 fn check_emails(key: &str, emails: &[String]) -> Result<(), ConfigError> {
     for e in emails {
         if !is_plausible_email(e) {
-            return Err(bad(
-                key,
-                format!("\u{201c}{e}\u{201d} is not an email address"),
-            ));
+            return Err(bad(key, format!("\u{201c}{e}\u{201d} is not an email address")));
         }
     }
     Ok(())
@@ -671,10 +640,7 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         let s = Settings::parse("").unwrap();
-        assert_eq!(
-            s.severity_ids(),
-            vec!["SEV0", "SEV1", "SEV2", "SEV3", "SEV4"]
-        );
+        assert_eq!(s.severity_ids(), vec!["SEV0", "SEV1", "SEV2", "SEV3", "SEV4"]);
         assert!(s.enabled_notifiers().is_empty());
     }
 
@@ -710,14 +676,8 @@ mod tests {
         for (toml, key) in [
             ("[server]\nlisten = \"nowhere\"", "server.listen"),
             ("[[services]]\nid = \"a b\"", "services[0].id"),
-            (
-                "[[services]]\nid = \"a\"\nowners = [\"nope\"]",
-                "services[0].owners",
-            ),
-            (
-                "[outbox]\nlease_ms = 10\ndelivery_timeout_ms = 20",
-                "outbox.lease_ms",
-            ),
+            ("[[services]]\nid = \"a\"\nowners = [\"nope\"]", "services[0].owners"),
+            ("[outbox]\nlease_ms = 30\ndelivery_timeout_ms = 20", "outbox.lease_ms"),
             (
                 "[integrations.email]\nhost = \"h\"\npassword_env = \"hunter2 is my password\"\nusername = \"u\"",
                 "integrations.email.password_env",

@@ -68,11 +68,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(
-    config: Option<PathBuf>,
-    database_url: Option<String>,
-    listen: Option<String>,
-) -> anyhow::Result<()> {
+async fn serve(config: Option<PathBuf>, database_url: Option<String>, listen: Option<String>) -> anyhow::Result<()> {
     let settings = load(config.as_ref())?;
     let app = Application::build(
         settings,
@@ -91,8 +87,7 @@ async fn serve(
 async fn migrate(config: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<()> {
     let settings = load(config.as_ref())?;
     let url = startup::database_url(&settings, database_url.as_deref())?;
-    tokio::task::spawn_blocking(move || startup::open_database(&settings, database_url.as_deref()))
-        .await??;
+    tokio::task::spawn_blocking(move || startup::open_database(&settings, database_url.as_deref())).await??;
     println!("database {} is up to date", url.redacted());
     Ok(())
 }
@@ -108,11 +103,7 @@ fn check_config(config: Option<PathBuf>, database_url: Option<String>) -> anyhow
     println!("configuration OK ({source})");
     println!(
         "  listen:      {}",
-        settings
-            .server
-            .listen
-            .as_deref()
-            .unwrap_or(startup::DEFAULT_LISTEN)
+        settings.server.listen.as_deref().unwrap_or(startup::DEFAULT_LISTEN)
     );
     println!("  database:    {} ({})", url.redacted(), url.backend.name());
     println!("  sign-in:     development (people name themselves; loopback only)");
@@ -133,11 +124,7 @@ fn check_config(config: Option<PathBuf>, database_url: Option<String>) -> anyhow
             e.host,
             e.port(),
             e.tls,
-            if e.username.is_some() {
-                ", with credentials"
-            } else {
-                ""
-            }
+            if e.username.is_some() { ", with credentials" } else { "" }
         ),
         None => println!("  email:       off (no [integrations.email])"),
     }

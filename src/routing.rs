@@ -66,11 +66,7 @@ pub fn route(settings: &Settings, enabled: &[String], q: &RouteQuery<'_>) -> Vec
             if notifier == "email" {
                 to.extend(rule.email_to.iter().cloned());
                 if rule.service_lists {
-                    for s in settings
-                        .services
-                        .iter()
-                        .filter(|s| q.services.contains(&s.id))
-                    {
+                    for s in settings.services.iter().filter(|s| q.services.contains(&s.id)) {
                         to.extend(s.email_to.iter().cloned());
                     }
                 }
@@ -83,9 +79,7 @@ pub fn route(settings: &Settings, enabled: &[String], q: &RouteQuery<'_>) -> Vec
     routes
         .into_iter()
         .filter_map(|(notifier, mut email_to)| {
-            email_to
-                .iter_mut()
-                .for_each(|e| *e = e.to_ascii_lowercase());
+            email_to.iter_mut().for_each(|e| *e = e.to_ascii_lowercase());
             email_to.sort();
             email_to.dedup();
             // An email with nobody to send it to is not a side effect; skip it.
@@ -116,12 +110,7 @@ id = "search"
 email_to = ["search-team@example.com"]
 "#;
 
-    fn q<'a>(
-        event: EventKind,
-        severity: &'a str,
-        services: &'a [String],
-        drill: bool,
-    ) -> RouteQuery<'a> {
+    fn q<'a>(event: EventKind, severity: &'a str, services: &'a [String], drill: bool) -> RouteQuery<'a> {
         RouteQuery {
             event,
             severity,
@@ -191,11 +180,7 @@ email_to = [\"search-watchers@example.com\"]
             ],
             "drills skip rule 1"
         );
-        let r = route(
-            &s,
-            &enabled,
-            &q(EventKind::StatusChanged, "SEV3", &both, false),
-        );
+        let r = route(&s, &enabled, &q(EventKind::StatusChanged, "SEV3", &both, false));
         assert!(r.is_empty());
         let r = route(&s, &enabled, &q(EventKind::NoteAdded, "SEV3", &both, false));
         assert_eq!(r.len(), 1);

@@ -79,11 +79,7 @@ impl AppHandle {
 impl Application {
     /// Validates, migrates, builds notifiers, binds the listener.
     pub async fn build(settings: Settings, opts: Options) -> anyhow::Result<Self> {
-        let extra_names: Vec<String> = opts
-            .extra_notifiers
-            .iter()
-            .map(|n| n.name().to_string())
-            .collect();
+        let extra_names: Vec<String> = opts.extra_notifiers.iter().map(|n| n.name().to_string()).collect();
         let extra_refs: Vec<&str> = extra_names.iter().map(String::as_str).collect();
         settings
             .validate(&extra_refs)
@@ -97,13 +93,10 @@ impl Application {
             .clone()
             .or_else(|| settings.server.listen.clone())
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let addr: SocketAddr = listen.parse().map_err(|_| {
-            anyhow::anyhow!("listen address \u{201c}{listen}\u{201d} is not like 127.0.0.1:8080")
-        })?;
-        if settings.auth.mode == AuthMode::Dev
-            && !addr.ip().is_loopback()
-            && !settings.auth.dev_allow_non_loopback
-        {
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|_| anyhow::anyhow!("listen address \u{201c}{listen}\u{201d} is not like 127.0.0.1:8080"))?;
+        if settings.auth.mode == AuthMode::Dev && !addr.ip().is_loopback() && !settings.auth.dev_allow_non_loopback {
             anyhow::bail!(
                 "refusing to listen on {addr}: in development sign-in mode (auth.mode = \"dev\") anyone who can reach \
                  the server can claim to be anyone, so it only listens on a loopback address such as 127.0.0.1"
@@ -114,8 +107,7 @@ impl Application {
         let db = {
             let settings = settings.clone();
             let url_text = opts.database_url.clone();
-            tokio::task::spawn_blocking(move || open_database(&settings, url_text.as_deref()))
-                .await??
+            tokio::task::spawn_blocking(move || open_database(&settings, url_text.as_deref())).await??
         };
 
         let mut registry = Registry::from_settings(&settings)?;
@@ -123,8 +115,7 @@ impl Application {
             registry.add(n);
         }
 
-        let listener =
-            TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let port = listener.local_addr()?.port();
         let base_url = settings
             .server
@@ -159,9 +150,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(512 * 1024))
-                .wrap(actix_web::middleware::from_fn(
-                    crate::web::session::require_identity,
-                ))
+                .wrap(actix_web::middleware::from_fn(crate::web::session::require_identity))
                 .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .configure(crate::web::configure)
@@ -225,14 +214,12 @@ impl Application {
 
 async fn session_secret(settings: &Settings, db: &Db) -> anyhow::Result<String> {
     if let Some(var) = &settings.auth.session_secret_env {
-        return std::env::var(var)
-            .map_err(|_| anyhow::anyhow!("environment variable {var} is not set"));
+        return std::env::var(var).map_err(|_| anyhow::anyhow!("environment variable {var} is not set"));
     }
     let generated = crate::web::session::random_token();
     let stored = db
         .write(move |conn| {
-            crate::db::models::secret::get_or_insert(conn, "session_key", &generated)
-                .map_err(crate::db::DbError::from)
+            crate::db::models::secret::get_or_insert(conn, "session_key", &generated).map_err(crate::db::DbError::from)
         })
         .await?;
     Ok(stored)

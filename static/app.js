@@ -2,6 +2,14 @@
 (function () {
   "use strict";
 
+  // Any form: ignore a second press while the first is on its way (double-clicked notes).
+  document.querySelectorAll("form[method=post]").forEach(function (f) {
+    f.addEventListener("submit", function (ev) {
+      if (f.getAttribute("data-sent")) { ev.preventDefault(); return; }
+      f.setAttribute("data-sent", "1");
+    });
+  });
+
   // Declare form: disable the button after the first press (the idempotency key makes a
   // second press harmless anyway), and bring live incidents on the chosen services forward.
   var form = document.getElementById("declare-form");
@@ -37,7 +45,10 @@
   };
   setInterval(function () {
     if (document.hidden || busy()) return;
-    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    // The incident page names its own address: after a refused form post the browser shows the
+    // POST URL, which cannot be fetched with GET.
+    var url = live.getAttribute("data-live") || window.location.href;
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;

@@ -119,15 +119,34 @@ impl DbUrl {
     }
 }
 
-/// Replaces the password in `scheme://user:password@host` with `***`.
+/// Replaces passwords in `scheme://user:password@host` and in `password=`/`sslpassword=`
+/// query parameters with `***`.
 pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = base.to_string();
+    if let Some((scheme, rest)) = base.split_once("://")
+        && let Some((userinfo, host)) = rest.rsplit_once('@')
         && let Some((user, _password)) = userinfo.split_once(':')
     {
-        return format!("{scheme}://{user}:***@{host}");
+        out = format!("{scheme}://{user}:***@{host}");
     }
-    url.to_string()
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => {
+                    format!("{k}=***")
+                }
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 /// Errors from the database layer.
@@ -164,8 +183,8 @@ impl ManageConnection for ConnectionManager {
                 .map(DbConnection::Postgresql)
                 .map_err(r2d2::Error::ConnectionError),
             Backend::Sqlite => {
-                let mut conn = diesel::SqliteConnection::establish(self.url.target())
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let mut conn =
+                    diesel::SqliteConnection::establish(self.url.target()).map_err(r2d2::Error::ConnectionError)?;
                 // WAL is persistent and set by the migration step; these are per connection.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
@@ -178,12 +197,13 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        // A connection whose transaction is still open (a panic inside a closure, a failed
+        // rollback) must never go back to the pool: on SQLite it would hold the write lock.
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -199,18 +219,13 @@ const SQLITE_BUSY_RETRIES: u32 = 3;
 
 impl Db {
     /// Runs migrations for the backend, then builds the pool.
-    pub fn connect(
-        url: &DbUrl,
-        max_connections: u32,
-        sqlite_busy_timeout_ms: u32,
-    ) -> anyhow::Result<Self> {
+    pub fn connect(url: &DbUrl, max_connections: u32, sqlite_busy_timeout_ms: u32) -> anyhow::Result<Self> {
         if let Some(path) = url.sqlite_path()
             && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display()))?;
         }
         migrations::run(url)?;
         let manager = ConnectionManager {
@@ -272,18 +287,16 @@ impl Db {
                     }
                     f(conn)
                 });
+                let busy = backend == Backend::Sqlite && result.is_err() && take_busy_marker();
                 match result {
-                    Err(e)
-                        if tries < SQLITE_BUSY_RETRIES
-                            && backend == Backend::Sqlite
-                            && is_busy_marker(&e) =>
-                    {
+                    Err(_) if busy && tries < SQLITE_BUSY_RETRIES => {
                         tries += 1;
                         tracing::warn!(
                             attempt = tries,
                             "database locked by another writer; retrying the transaction"
                         );
                     }
+                    Err(_) if busy => return Err(E::from(DbError::Busy)),
                     other => return other,
                 }
             }
@@ -317,8 +330,8 @@ fn take_sqlite_write_lock(conn: &mut DbConnection) -> Result<(), DieselError> {
 }
 
 /// The transaction error type is the caller's, so whether the write lock was busy is carried on
-/// the side rather than by inspecting `E`.
-fn is_busy_marker<E>(_e: &E) -> bool {
+/// the side (per blocking thread) rather than by inspecting `E`. Reading it resets it.
+fn take_busy_marker() -> bool {
     LAST_WRITE_WAS_BUSY.with(|b| b.replace(false))
 }
 
@@ -335,10 +348,7 @@ pub fn is_busy(e: &DieselError) -> bool {
 
 /// Whether a diesel error is a unique-constraint violation.
 pub fn is_unique_violation(e: &DieselError) -> bool {
-    matches!(
-        e,
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-    )
+    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
 
 #[cfg(test)]
@@ -347,32 +357,17 @@ mod tests {
 
     #[test]
     fn backend_from_url() {
+        assert_eq!(DbUrl::parse("postgres://u:p@h/db").unwrap().backend, Backend::Postgres);
+        assert_eq!(DbUrl::parse("postgresql://h/db").unwrap().backend, Backend::Postgres);
         assert_eq!(
-            DbUrl::parse("postgres://u:p@h/db").unwrap().backend,
-            Backend::Postgres
-        );
-        assert_eq!(
-            DbUrl::parse("postgresql://h/db").unwrap().backend,
-            Backend::Postgres
-        );
-        assert_eq!(
-            DbUrl::parse("sqlite://data/x.db")
-                .unwrap()
-                .sqlite_path()
-                .unwrap(),
+            DbUrl::parse("sqlite://data/x.db").unwrap().sqlite_path().unwrap(),
             PathBuf::from("data/x.db")
         );
         assert_eq!(
-            DbUrl::parse("sqlite:/tmp/x")
-                .unwrap()
-                .sqlite_path()
-                .unwrap(),
+            DbUrl::parse("sqlite:/tmp/x").unwrap().sqlite_path().unwrap(),
             PathBuf::from("/tmp/x")
         );
-        assert_eq!(
-            DbUrl::parse("./x.sqlite3").unwrap().backend,
-            Backend::Sqlite
-        );
+        assert_eq!(DbUrl::parse("./x.sqlite3").unwrap().backend, Backend::Sqlite);
         assert!(DbUrl::parse("mysql://h/db").is_err());
         assert!(DbUrl::parse("data/typo").is_err());
     }
@@ -384,5 +379,7 @@ mod tests {
         assert!(!format!("{u:?}").contains("s3cret"));
         let e = DbUrl::parse("mysql://app:s3cret@db/rb").unwrap_err();
         assert!(!e.contains("s3cret"));
+        let q = DbUrl::parse("postgres://app@db/rb?sslmode=require&password=s3cret").unwrap();
+        assert_eq!(q.redacted(), "postgres://app@db/rb?sslmode=require&password=***");
     }
 }

@@ -95,23 +95,24 @@ pub fn parse_severity(raw: &str, known: &[&str]) -> Result<String, FieldError> {
 }
 
 /// Parses an optional UTC time from an HTML `datetime-local` field.
-pub fn parse_optional_time(
-    field: &'static str,
-    raw: &str,
-) -> Result<Option<NaiveDateTime>, FieldError> {
+pub fn parse_optional_time(field: &'static str, raw: &str) -> Result<Option<NaiveDateTime>, FieldError> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
     for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
+            // Both databases store these; anything before 2000 is a typo, not an incident.
+            if t.and_utc().timestamp() < 946_684_800 {
+                return Err(FieldError::new(
+                    field,
+                    "That time is too far in the past; check the year.",
+                ));
+            }
             return Ok(Some(t));
         }
     }
-    Err(FieldError::new(
-        field,
-        "Enter the time as YYYY-MM-DD HH:MM (UTC).",
-    ))
+    Err(FieldError::new(field, "Enter the time as YYYY-MM-DD HH:MM (UTC)."))
 }
 
 impl DeclarationInput {
@@ -139,7 +140,8 @@ impl DeclarationInput {
             }
             if known_services.contains(&s) {
                 services.push(s.to_string());
-            } else {
+            } else if !errors.iter().any(|e| e.field == "services") {
+                // One message is enough, however many unknown values were sent.
                 errors.push(FieldError::new(
                     "services",
                     format!("Unknown service \u{201c}{}\u{201d}.", shorten(s)),
@@ -161,18 +163,12 @@ impl DeclarationInput {
             ));
         }
         if summary.contains('\0') {
-            errors.push(FieldError::new(
-                "summary",
-                "The summary cannot contain NUL characters.",
-            ));
+            errors.push(FieldError::new("summary", "The summary cannot contain NUL characters."));
         }
 
         let impact_started_at = match parse_optional_time("impact_started", &self.impact_started) {
             Ok(Some(t)) if t > now + chrono::Duration::minutes(5) => {
-                errors.push(FieldError::new(
-                    "impact_started",
-                    "Impact cannot start in the future.",
-                ));
+                errors.push(FieldError::new("impact_started", "Impact cannot start in the future."));
                 None
             }
             Ok(t) => t,
@@ -240,9 +236,7 @@ mod tests {
 
     #[test]
     fn only_a_title_is_needed() {
-        let d = input("Checkout errors")
-            .parse(actor(), SEVS, SVCS, now_utc())
-            .unwrap();
+        let d = input("Checkout errors").parse(actor(), SEVS, SVCS, now_utc()).unwrap();
         assert_eq!(d.severity, "unknown");
         assert!(d.services.is_empty());
         assert_eq!(d.lead, None);
@@ -257,21 +251,13 @@ mod tests {
         i.impact_started = "yesterday".into();
         let errs = i.parse(actor(), SEVS, SVCS, now_utc()).unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field).collect();
-        assert_eq!(
-            fields,
-            vec!["title", "severity", "services", "impact_started"]
-        );
+        assert_eq!(fields, vec!["title", "severity", "services", "impact_started"]);
     }
 
     #[test]
     fn services_are_deduplicated_and_lead_is_the_declarer() {
         let mut i = input("x");
-        i.services = vec![
-            "search".into(),
-            "search".into(),
-            "".into(),
-            "checkout".into(),
-        ];
+        i.services = vec!["search".into(), "search".into(), "".into(), "checkout".into()];
         i.lead_self = true;
         i.severity = "SEV1".into();
         let d = i.parse(actor(), SEVS, SVCS, now_utc()).unwrap();
@@ -293,6 +279,11 @@ mod tests {
                 .is_some()
         );
         i.impact_started = "2026-01-02T11:30".into();
-        assert!(i.parse(actor(), SEVS, SVCS, now).is_err());
+        assert!(i.clone().parse(actor(), SEVS, SVCS, now).is_err());
+        i.impact_started = "-5000-01-01T00:00".into();
+        assert!(
+            i.parse(actor(), SEVS, SVCS, now).is_err(),
+            "out of any database's range"
+        );
     }
 }

@@ -218,10 +218,7 @@ mod tests {
     fn every_allowed_move_passes_the_check_and_nothing_else_does() {
         for from in Status::ALL {
             for to in Status::ALL {
-                assert_eq!(
-                    check_transition(from, to).is_ok(),
-                    allowed_next(from).contains(&to)
-                );
+                assert_eq!(check_transition(from, to).is_ok(), allowed_next(from).contains(&to));
             }
         }
     }
@@ -232,10 +229,7 @@ mod tests {
         assert!(Title::parse("   ").is_err());
         assert!(Title::parse(&"x".repeat(200)).is_ok());
         assert!(Title::parse(&"x".repeat(201)).is_err());
-        assert!(
-            Title::parse(&"é".repeat(200)).is_ok(),
-            "counts characters, not bytes"
-        );
+        assert!(Title::parse(&"é".repeat(200)).is_ok(), "counts characters, not bytes");
         assert!(Title::parse("two\nlines").is_err());
     }
 

@@ -8,9 +8,7 @@ pub mod incident;
 
 pub use declaration::{Declaration, DeclarationInput, FieldError};
 pub use event::EventKind;
-pub use incident::{
-    IncidentNumber, Status, Title, TransitionError, allowed_next, check_transition,
-};
+pub use incident::{IncidentNumber, Status, Title, TransitionError, allowed_next, check_transition};
 
 /// Someone who did something: the declarer, a responder, or the system itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,22 +40,13 @@ pub fn parse_person(name: &str, email: &str) -> Result<Actor, FieldError> {
         return Err(FieldError::new("name", "Enter your name."));
     }
     if name.chars().count() > 100 {
-        return Err(FieldError::new(
-            "name",
-            "A name can be at most 100 characters.",
-        ));
+        return Err(FieldError::new("name", "A name can be at most 100 characters."));
     }
     if name.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            "name",
-            "A name cannot contain control characters.",
-        ));
+        return Err(FieldError::new("name", "A name cannot contain control characters."));
     }
     if !is_plausible_email(email) {
-        return Err(FieldError::new(
-            "email",
-            "Enter an email address like ada@example.com.",
-        ));
+        return Err(FieldError::new("email", "Enter an email address like ada@example.com."));
     }
     Ok(Actor {
         name: name.to_string(),

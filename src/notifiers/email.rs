@@ -34,13 +34,14 @@ impl EmailNotifier {
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
         };
         // Leave headroom inside the worker's own limit so SMTP reports its own timeout.
-        let mut builder = builder
-            .port(settings.port())
-            .timeout(Some(Duration::from_millis(timeout_ms.max(100))));
+        let mut builder = builder.port(settings.port()).timeout(Some(Duration::from_millis(
+            (timeout_ms.saturating_mul(9) / 10).max(100),
+        )));
         if let Some(user) = &settings.username {
             let password = match &settings.password_env {
-                Some(var) => std::env::var(var)
-                    .map_err(|_| anyhow::anyhow!("environment variable {var} is not set"))?,
+                Some(var) => {
+                    std::env::var(var).map_err(|_| anyhow::anyhow!("environment variable {var} is not set"))?
+                }
                 None => String::new(),
             };
             builder = builder.credentials(Credentials::new(user.clone(), password));
@@ -168,16 +169,10 @@ impl Notifier for EmailNotifier {
         "email"
     }
 
-    fn deliver<'a>(
-        &'a self,
-        delivery: &'a Delivery,
-    ) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
+    fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
         Box::pin(async move {
             let message = build_message(&self.from, delivery)?;
-            let id = message
-                .headers()
-                .get_raw("Message-ID")
-                .map(|v| v.trim().to_string());
+            let id = message.headers().get_raw("Message-ID").map(|v| v.trim().to_string());
             match self.transport.send(message).await {
                 Ok(_) => Ok(Delivered {
                     external_id: id,

@@ -122,10 +122,7 @@ pub trait Notifier: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Performs one delivery. Called concurrently for different deliveries.
-    fn deliver<'a>(
-        &'a self,
-        delivery: &'a Delivery,
-    ) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
+    fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
 }
 
 /// The notifiers of this process, by name.

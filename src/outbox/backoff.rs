@@ -29,16 +29,8 @@ mod tests {
     fn doubles_each_attempt_within_jitter_bounds() {
         for (attempt, full) in [(1, 2), (2, 4), (3, 8), (4, 16), (8, 256)] {
             let full = Duration::from_secs(full);
-            assert_eq!(
-                delay(attempt, BASE, MAX, 0.0),
-                full / 2,
-                "attempt {attempt} low"
-            );
-            assert_eq!(
-                delay(attempt, BASE, MAX, 1.0),
-                full,
-                "attempt {attempt} high"
-            );
+            assert_eq!(delay(attempt, BASE, MAX, 0.0), full / 2, "attempt {attempt} low");
+            assert_eq!(delay(attempt, BASE, MAX, 1.0), full, "attempt {attempt} high");
             let mid = delay(attempt, BASE, MAX, 0.5);
             assert!(mid > full / 2 && mid < full);
         }

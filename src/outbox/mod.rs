@@ -65,10 +65,7 @@ impl Worker {
         let me = Arc::new(self);
         let permits = Arc::new(Semaphore::new(me.settings.concurrency as usize));
         let mut tasks = JoinSet::new();
-        tracing::info!(
-            concurrency = me.settings.concurrency,
-            "delivery worker started"
-        );
+        tracing::info!(concurrency = me.settings.concurrency, "delivery worker started");
         loop {
             if *shutdown.borrow() {
                 break;
@@ -134,17 +131,13 @@ impl Worker {
     async fn claim(&self, limit: i64) -> Result<Vec<OutboxRow>, crate::db::DbError> {
         // A read first: when nothing is due (the usual case), polling costs no write.
         let due = self.db.run(outbox::next_due).await?;
-        if !due.is_some_and(|at| at <= now_utc()) {
+        if due.is_none_or(|at| at > now_utc()) {
             return Ok(Vec::new());
         }
-        let lease = ms(self.settings.lease_ms);
+        let lease_ms = i64::try_from(self.settings.lease_ms).unwrap_or(i64::MAX / 2);
         let token = uuid::Uuid::new_v4().to_string();
         self.db
-            .write(move |conn| {
-                let now = now_utc();
-                outbox::claim(conn, now, after(now, lease), &token, limit)
-                    .map_err(crate::db::DbError::from)
-            })
+            .write(move |conn| outbox::claim(conn, lease_ms, &token, limit).map_err(crate::db::DbError::from))
             .await
     }
 
@@ -222,8 +215,7 @@ impl Worker {
                     .await
             }
             Err(err) => {
-                let retry = matches!(err, NotifyError::Retryable(_))
-                    && backoff::should_retry(attempts, max_attempts);
+                let retry = matches!(err, NotifyError::Retryable(_)) && backoff::should_retry(attempts, max_attempts);
                 let wait = backoff::delay(attempts, base, max, rand::random::<f64>());
                 let message = truncate(&err.to_string(), 2000);
                 if retry {
@@ -235,17 +227,14 @@ impl Worker {
                     .write(move |conn| {
                         let now = now_utc();
                         let retry_at = retry.then(|| after(now, wait));
-                        outbox::mark_failed(conn, id, &token, &message, retry_at, now)
-                            .map_err(crate::db::DbError::from)
+                        outbox::mark_failed(conn, id, &token, &message, retry_at, now).map_err(crate::db::DbError::from)
                     })
                     .await
             }
         };
         match recorded {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "lease lost before the result was recorded; another worker owns this delivery"
-            ),
+            Ok(false) => tracing::warn!("lease lost before the result was recorded; another worker owns this delivery"),
             Err(e) => {
                 tracing::error!(error.message = %e, "could not record the delivery result; it will be retried after its lease expires")
             }

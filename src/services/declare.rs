@@ -4,9 +4,7 @@ use sha2::{Digest, Sha256};
 
 use super::ServiceError;
 use super::lifecycle::{enqueue, snapshot};
-use crate::db::models::{
-    IdempotencyRecord, NewIncident, NewTimelineEntry, idempotency, incident, timeline,
-};
+use crate::db::models::{IdempotencyRecord, NewIncident, NewTimelineEntry, idempotency, incident, timeline};
 use crate::db::{DbError, is_unique_violation};
 use crate::domain::declaration::now_utc;
 use crate::domain::{Actor, DeclarationInput, EventKind, Status};
@@ -57,16 +55,8 @@ pub async fn declare(
     input: DeclarationInput,
     idempotency_key: Option<String>,
 ) -> Result<Declared, ServiceError> {
-    let key = match idempotency_key
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-    {
-        Some(k)
-            if k.len() > 100
-                || !k
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-        {
+    let key = match idempotency_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()) {
+        Some(k) if k.len() > 100 || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
             return Err(ServiceError::field(
                 "idempotency_key",
                 "The form is damaged; reload the page and try again.",
@@ -177,31 +167,21 @@ pub async fn declare(
                     },
                 )?;
             }
-            Ok(Declared {
-                number,
-                created: true,
-            })
+            Ok(Declared { number, created: true })
         })
         .await;
 
     match result {
         Ok(d) => {
             state.wake.notify_one();
-            tracing::info!(
-                incident.number = d.number,
-                created = d.created,
-                "incident declared"
-            );
+            tracing::info!(incident.number = d.number, created = d.created, "incident declared");
             Ok(d)
         }
         // Two submissions with one key raced on PostgreSQL: the loser's insert hit the unique
         // key after the winner committed. Answer with the winner's incident.
         Err(ServiceError::Db(DbError::Query(e))) if is_unique_violation(&e) && key.is_some() => {
             let k = key.clone().unwrap_or_default();
-            let prior = state
-                .db
-                .run(move |conn| idempotency::find(conn, &k))
-                .await?;
+            let prior = state.db.run(move |conn| idempotency::find(conn, &k)).await?;
             match prior {
                 Some(prior) => repeat_of(&prior, &hash, &actor),
                 None => Err(ServiceError::Db(DbError::Query(e))),
@@ -211,11 +191,7 @@ pub async fn declare(
     }
 }
 
-fn repeat_of(
-    prior: &IdempotencyRecord,
-    hash: &str,
-    actor: &Actor,
-) -> Result<Declared, ServiceError> {
+fn repeat_of(prior: &IdempotencyRecord, hash: &str, actor: &Actor) -> Result<Declared, ServiceError> {
     if prior.request_hash == hash && prior.actor_email == actor.email {
         Ok(Declared {
             number: prior.incident_number,

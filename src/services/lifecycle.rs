@@ -85,14 +85,10 @@ pub fn enqueue(
             Ok(NewOutboxRow {
                 incident_id,
                 timeline_entry_id: Some(timeline_entry_id),
-                idempotency_key: format!(
-                    "inc-{}-t{}-{}",
-                    snap.number, timeline_entry_id, r.notifier
-                ),
+                idempotency_key: format!("inc-{}-t{}-{}", snap.number, timeline_entry_id, r.notifier),
                 notifier: r.notifier,
                 event: event.as_str().into(),
-                payload: serde_json::to_string(&payload)
-                    .map_err(|e| ServiceError::Conflict(e.to_string()))?,
+                payload: serde_json::to_string(&payload).map_err(|e| ServiceError::Conflict(e.to_string()))?,
                 state: "pending".into(),
                 attempts: 0,
                 next_attempt_at: at,
@@ -121,22 +117,15 @@ struct Applied {
 }
 
 /// Loads the incident, applies `apply`, writes it back with its timeline entry and outbox rows.
-async fn mutate<F>(
-    state: &AppState,
-    number: i64,
-    actor: Actor,
-    apply: F,
-) -> Result<(), ServiceError>
+async fn mutate<F>(state: &AppState, number: i64, actor: Actor, apply: F) -> Result<(), ServiceError>
 where
-    F: Fn(&mut IncidentRow, &Actor, NaiveDateTime) -> Result<Applied, ServiceError>
-        + Send
-        + 'static,
+    F: Fn(&mut IncidentRow, &Actor, NaiveDateTime) -> Result<Applied, ServiceError> + Send + 'static,
 {
     let st = state.clone();
     state
         .db
         .write(move |conn| -> Result<(), ServiceError> {
-            let mut row = incident::find_by_number(conn, number)?.ok_or(ServiceError::NotFound)?;
+            let mut row = incident::find_by_number_for_update(conn, number)?.ok_or(ServiceError::NotFound)?;
             let now = now_utc();
             let applied = apply(&mut row, &actor, now)?;
             row.updated_at = now;
@@ -190,12 +179,11 @@ pub async fn change_status(
     to: &str,
     expected: &str,
 ) -> Result<(), ServiceError> {
-    let to = Status::parse(to.trim())
-        .ok_or_else(|| ServiceError::field("status", "Choose a status from the list."))?;
+    let to = Status::parse(to.trim()).ok_or_else(|| ServiceError::field("status", "Choose a status from the list."))?;
     let expected = expected.to_string();
     mutate(state, number, actor, move |row, actor, now| {
-        let from = Status::parse(&row.status)
-            .ok_or_else(|| ServiceError::Conflict("stored status is corrupt".into()))?;
+        let from =
+            Status::parse(&row.status).ok_or_else(|| ServiceError::Conflict("stored status is corrupt".into()))?;
         if from.as_str() != expected {
             return Err(stale("status", from.as_str()));
         }
@@ -240,17 +228,14 @@ pub async fn change_severity(
     to: &str,
     expected: &str,
 ) -> Result<(), ServiceError> {
-    let to = parse_severity(to, &state.settings.severity_ids())
-        .map_err(|e| ServiceError::Invalid(vec![e]))?;
+    let to = parse_severity(to, &state.settings.severity_ids()).map_err(|e| ServiceError::Invalid(vec![e]))?;
     let expected = expected.to_string();
     mutate(state, number, actor, move |row, actor, now| {
         if row.severity != expected {
             return Err(stale("severity", &row.severity));
         }
         if row.severity == to {
-            return Err(ServiceError::Conflict(format!(
-                "The severity is already {to}."
-            )));
+            return Err(ServiceError::Conflict(format!("The severity is already {to}.")));
         }
         let old = std::mem::replace(&mut row.severity, to.clone());
         let mut e = entry(row, actor, now, "severity_changed");
@@ -312,30 +297,16 @@ pub async fn change_lead(
 }
 
 /// Adds a free-text note to the timeline.
-pub async fn add_note(
-    state: &AppState,
-    number: i64,
-    actor: Actor,
-    body: &str,
-) -> Result<(), ServiceError> {
+pub async fn add_note(state: &AppState, number: i64, actor: Actor, body: &str) -> Result<(), ServiceError> {
     let body = body.trim().replace("\r\n", "\n");
     if body.is_empty() {
-        return Err(ServiceError::field(
-            "note",
-            "Write something before adding a note.",
-        ));
+        return Err(ServiceError::field("note", "Write something before adding a note."));
     }
     if body.chars().count() > SUMMARY_MAX_CHARS {
-        return Err(ServiceError::field(
-            "note",
-            "A note can be at most 20,000 characters.",
-        ));
+        return Err(ServiceError::field("note", "A note can be at most 20,000 characters."));
     }
     if body.contains('\0') {
-        return Err(ServiceError::field(
-            "note",
-            "A note cannot contain NUL characters.",
-        ));
+        return Err(ServiceError::field("note", "A note cannot contain NUL characters."));
     }
     mutate(state, number, actor, move |row, actor, now| {
         let mut e = entry(row, actor, now, "note");
@@ -351,16 +322,11 @@ pub async fn add_note(
 }
 
 /// Puts a dead-lettered delivery back in the queue and records who asked.
-pub async fn retry_delivery(
-    state: &AppState,
-    number: i64,
-    actor: Actor,
-    delivery_id: i64,
-) -> Result<(), ServiceError> {
+pub async fn retry_delivery(state: &AppState, number: i64, actor: Actor, delivery_id: i64) -> Result<(), ServiceError> {
     state
         .db
         .write(move |conn| -> Result<(), ServiceError> {
-            let row = incident::find_by_number(conn, number)?.ok_or(ServiceError::NotFound)?;
+            let row = incident::find_by_number_for_update(conn, number)?.ok_or(ServiceError::NotFound)?;
             let now = now_utc();
             let Some(d) = outbox::requeue_dead(conn, delivery_id, row.id, now)? else {
                 return Err(ServiceError::Conflict(
@@ -369,7 +335,11 @@ pub async fn retry_delivery(
             };
             let mut e = entry(&row, &actor, now, "delivery_retried");
             e.field = Some(d.notifier.clone());
-            e.body = Some(format!("Retry of the {} {} delivery requested.", d.notifier, d.event.replace('_', " ")));
+            e.body = Some(format!(
+                "Retry of the {} {} delivery requested.",
+                d.notifier,
+                d.event.replace('_', " ")
+            ));
             timeline::insert(conn, &e)?;
             incident::touch(conn, row.id, now)?;
             Ok(())

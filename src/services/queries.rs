@@ -1,9 +1,7 @@
 //! Read-only views: the dashboard, one incident with its timeline and deliveries.
 
 use super::ServiceError;
-use crate::db::models::{
-    IncidentFilter, IncidentRow, OutboxRow, TimelineEntryRow, incident, outbox, timeline,
-};
+use crate::db::models::{IncidentFilter, IncidentRow, OutboxRow, TimelineEntryRow, incident, outbox, timeline};
 use crate::state::AppState;
 
 /// An incident with its services.
@@ -29,10 +27,7 @@ pub struct Dashboard {
 /// The most live incidents the dashboard lists (more than this is a very bad day).
 pub const LIVE_LIMIT: i64 = 500;
 
-fn attach(
-    conn: &mut crate::db::DbConnection,
-    rows: Vec<IncidentRow>,
-) -> diesel::QueryResult<Vec<IncidentSummary>> {
+fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel::QueryResult<Vec<IncidentSummary>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let pairs = incident::services_of_many(conn, &ids)?;
     Ok(rows
@@ -111,10 +106,7 @@ pub struct IncidentDetail {
 }
 
 /// Loads one incident by number.
-pub async fn incident_detail(
-    state: &AppState,
-    number: i64,
-) -> Result<IncidentDetail, ServiceError> {
+pub async fn incident_detail(state: &AppState, number: i64) -> Result<IncidentDetail, ServiceError> {
     state
         .db
         .run(move |conn| {

@@ -21,10 +21,7 @@ pub struct FormError {
 }
 
 fn decode(raw: &[u8]) -> Result<String, FormError> {
-    let plus: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
+    let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
     let s = String::from_utf8(bytes).map_err(|_| FormError {
         status: StatusCode::BAD_REQUEST,
@@ -116,9 +113,7 @@ mod tests {
         assert!(FormData::parse_body(b"title=%FF%FE").is_err());
         assert!(FormData::parse_body(b"title=a%00b").is_err());
         assert_eq!(
-            FormData::parse_body("title=caf%C3%A9".as_bytes())
-                .unwrap()
-                .get("title"),
+            FormData::parse_body("title=caf%C3%A9".as_bytes()).unwrap().get("title"),
             "café"
         );
     }

@@ -23,22 +23,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/declare", web::get().to(pages::declare::show))
         .route("/declare", web::post().to(pages::declare::submit))
         .route("/incidents/{number}", web::get().to(pages::incident::show))
-        .route(
-            "/incidents/{number}/status",
-            web::post().to(pages::incident::status),
-        )
+        .route("/incidents/{number}/status", web::post().to(pages::incident::status))
         .route(
             "/incidents/{number}/severity",
             web::post().to(pages::incident::severity),
         )
-        .route(
-            "/incidents/{number}/lead",
-            web::post().to(pages::incident::lead),
-        )
-        .route(
-            "/incidents/{number}/notes",
-            web::post().to(pages::incident::note),
-        )
+        .route("/incidents/{number}/lead", web::post().to(pages::incident::lead))
+        .route("/incidents/{number}/notes", web::post().to(pages::incident::note))
         .route(
             "/incidents/{number}/deliveries/{id}/retry",
             web::post().to(pages::incident::retry),

@@ -61,10 +61,7 @@ pub fn random_token() -> String {
 }
 
 /// Builds the session cookie for a person.
-pub fn session_cookie(
-    key: &SessionKey,
-    actor: &Actor,
-) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
+pub fn session_cookie(key: &SessionKey, actor: &Actor) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         iss: ISSUER.into(),
@@ -129,27 +126,17 @@ impl CurrentUser {
 
 /// Refuses a cross-site form post: an `Origin` header naming another host.
 pub fn check_origin(req: &HttpRequest) -> Result<(), CsrfError> {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
     let host = req.connection_info().host().to_string();
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    if origin_host == host {
-        Ok(())
-    } else {
-        Err(CsrfError)
-    }
+    if origin_host == host { Ok(()) } else { Err(CsrfError) }
 }
 
 /// A form post without a valid CSRF token.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "This form has expired or did not come from this site. Go back, reload the page and try again."
-)]
+#[error("This form has expired or did not come from this site. Go back, reload the page and try again.")]
 pub struct CsrfError;
 
 impl ResponseError for CsrfError {
@@ -200,10 +187,7 @@ fn identify(req: &HttpRequest) -> Option<CurrentUser> {
 
 /// Where to come back to after identifying: the page asked for (GET only) or the dashboard.
 fn come_back_to(req: &HttpRequest) -> NotIdentified {
-    let next = match (
-        req.method() == actix_web::http::Method::GET,
-        req.uri().path_and_query(),
-    ) {
+    let next = match (req.method() == actix_web::http::Method::GET, req.uri().path_and_query()) {
         (true, Some(p)) => p.as_str().to_string(),
         _ => "/".into(),
     };
@@ -240,11 +224,7 @@ pub async fn require_identity(
 
 /// Only same-site paths are accepted as a post-identify destination.
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
-    {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.chars().any(char::is_control) {
         next.to_string()
     } else {
         "/".into()
@@ -279,8 +259,7 @@ mod tests {
             iat: 0,
             exp: 1000,
         };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &key.encoding).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &key.encoding).unwrap();
         assert!(verify(&key, &token).is_none(), "expired");
     }
 

@@ -39,14 +39,8 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
     for (toml, needle) in [
         ("[server]\nlisen = \"x\"\n", "lisen"),
         ("[outbox]\nmax_attempts = 0\n", "outbox.max_attempts"),
-        (
-            "[[routing]]\nnotifiers = [\"email\"]\n",
-            "routing[0].notifiers",
-        ),
-        (
-            "[database]\nurl = \"mysql://root:hunter2@db/x\"\n",
-            "database.url",
-        ),
+        ("[[routing]]\nnotifiers = [\"email\"]\n", "routing[0].notifiers"),
+        ("[database]\nurl = \"mysql://root:hunter2@db/x\"\n", "database.url"),
     ] {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, toml).unwrap();
@@ -71,11 +65,7 @@ fn migrate_creates_the_sqlite_file_and_serve_refuses_non_loopback_in_dev_mode() 
         .arg(format!("sqlite://{}", db.display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(db.exists());
 
     let out = redbutton()

@@ -64,9 +64,7 @@ async fn declare_redirects_to_the_incident_page_which_shows_it() {
         "{timeline:?}"
     );
     assert!(
-        timeline
-            .iter()
-            .any(|t| t.contains("made Ada Lovelace the lead")),
+        timeline.iter().any(|t| t.contains("made Ada Lovelace the lead")),
         "{timeline:?}"
     );
     assert!(
@@ -77,11 +75,7 @@ async fn declare_redirects_to_the_incident_page_which_shows_it() {
     let dash = app.get_html("/").await;
     let live = texts(&dash, "#live tbody tr");
     assert_eq!(live.len(), 1);
-    assert!(
-        live[0].contains("INC-1")
-            && live[0].contains("Checkout returns 500s")
-            && live[0].contains("Ada Lovelace")
-    );
+    assert!(live[0].contains("INC-1") && live[0].contains("Checkout returns 500s") && live[0].contains("Ada Lovelace"));
 }
 
 #[tokio::test]
@@ -116,17 +110,12 @@ async fn double_submit_with_one_idempotency_key_opens_one_incident() {
         ("idempotency_key", key.as_str()),
         ("title", "Impatient clicks"),
     ];
-    let results =
-        futures_util::future::join_all((0..8).map(|_| app.post_form("/declare", &form))).await;
+    let results = futures_util::future::join_all((0..8).map(|_| app.post_form("/declare", &form))).await;
     let locations: std::collections::HashSet<_> = results
         .iter()
         .map(|r| r.headers()["location"].to_str().unwrap().to_string())
         .collect();
-    assert_eq!(
-        locations.len(),
-        1,
-        "every repeat answers with the same incident"
-    );
+    assert_eq!(locations.len(), 1, "every repeat answers with the same incident");
     assert_eq!(app.incident_count().await, 2);
 }
 
@@ -137,22 +126,14 @@ async fn a_reused_key_with_different_content_is_refused() {
     let ok = app
         .post_form(
             "/declare",
-            &[
-                ("csrf", &csrf),
-                ("idempotency_key", &key),
-                ("title", "First"),
-            ],
+            &[("csrf", &csrf), ("idempotency_key", &key), ("title", "First")],
         )
         .await;
     assert_eq!(ok.status(), 303);
     let resp = app
         .post_form(
             "/declare",
-            &[
-                ("csrf", &csrf),
-                ("idempotency_key", &key),
-                ("title", "Second"),
-            ],
+            &[("csrf", &csrf), ("idempotency_key", &key), ("title", "Second")],
         )
         .await;
     assert_eq!(resp.status(), 409);
@@ -169,14 +150,8 @@ async fn invalid_input_gets_the_form_back_with_a_message_and_writes_nothing() {
         (vec![("title", "")], "Give the incident a title"),
         (vec![("title", "   ")], "Give the incident a title"),
         (vec![("title", &long)], "at most 200 characters"),
-        (
-            vec![("title", "ok"), ("severity", "SEV9")],
-            "Unknown severity",
-        ),
-        (
-            vec![("title", "ok"), ("services", "billing")],
-            "Unknown service",
-        ),
+        (vec![("title", "ok"), ("severity", "SEV9")], "Unknown severity"),
+        (vec![("title", "ok"), ("services", "billing")], "Unknown service"),
         (
             vec![("title", "ok"), ("impact_started", "last tuesday")],
             "YYYY-MM-DD HH:MM",
@@ -204,10 +179,7 @@ async fn what_was_typed_is_kept_and_escaped_when_the_form_comes_back() {
         .await;
     let html = resp.text().await.unwrap();
     assert!(!html.contains("<script>alert(1)"));
-    assert!(
-        html.contains("&#60;script&#62;alert(1)"),
-        "shown back as text"
-    );
+    assert!(html.contains("&#60;script&#62;alert(1)"), "shown back as text");
 }
 
 #[tokio::test]
@@ -222,12 +194,7 @@ async fn forged_or_missing_csrf_is_refused_and_writes_nothing() {
             )
             .await;
         assert_eq!(resp.status(), 403);
-        assert!(
-            resp.text()
-                .await
-                .unwrap()
-                .contains("did not come from this site")
-        );
+        assert!(resp.text().await.unwrap().contains("did not come from this site"));
     }
     // A cross-site post carrying a valid token is refused by its Origin.
     let csrf = app.csrf().await;
@@ -315,10 +282,6 @@ async fn numbers_are_unique_under_50_concurrent_declarations() {
         })
         .collect();
     numbers.sort();
-    assert_eq!(
-        numbers,
-        (1..=50).collect::<Vec<_>>(),
-        "50 distinct, gap-free numbers"
-    );
+    assert_eq!(numbers, (1..=50).collect::<Vec<_>>(), "50 distinct, gap-free numbers");
     assert_eq!(app.incident_count().await, 50);
 }

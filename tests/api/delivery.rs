@@ -47,10 +47,7 @@ async fn declaring_emails_the_routed_lists_through_a_real_smtp_server() {
         m.header("Subject").unwrap(),
         format!("[SEV1] INC-{n} declared: Card payments failing")
     );
-    assert_eq!(
-        m.header("Message-ID").unwrap(),
-        format!("<inc-{n}-t1-email@redbutton>")
-    );
+    assert_eq!(m.header("Message-ID").unwrap(), format!("<inc-{n}-t1-email@redbutton>"));
     assert!(m.data.contains("multipart/alternative"));
     assert!(m.data.contains("Ada Lovelace declared INC-"));
     assert!(
@@ -67,21 +64,14 @@ async fn declaring_emails_the_routed_lists_through_a_real_smtp_server() {
     assert_eq!(rows[0].attempts, 1);
     let html = app.get_html(&format!("/incidents/{n}")).await;
     let d = texts(&html, "#deliveries tbody tr");
-    assert!(
-        d[0].contains("email") && d[0].contains("Delivered"),
-        "{d:?}"
-    );
+    assert!(d[0].contains("email") && d[0].contains("Delivered"), "{d:?}");
 
     // A status change is routed too, and says what changed.
     let csrf = app.csrf().await;
     let r = app
         .post_form(
             &format!("/incidents/{n}/status"),
-            &[
-                ("csrf", &csrf),
-                ("expected", "investigating"),
-                ("status", "resolved"),
-            ],
+            &[("csrf", &csrf), ("expected", "investigating"), ("status", "resolved")],
         )
         .await;
     assert_eq!(r.status(), 303);
@@ -112,28 +102,18 @@ async fn smtp_down_is_retried_with_backoff_and_delivered_once_it_is_back() {
         let rows = app.outbox_rows().await;
         if rows[0].attempts >= 2 && rows[0].state == "pending" {
             assert!(
-                rows[0]
-                    .last_error
-                    .as_deref()
-                    .unwrap()
-                    .contains("SMTP 127.0.0.1"),
+                rows[0].last_error.as_deref().unwrap().contains("SMTP 127.0.0.1"),
                 "{:?}",
                 rows[0].last_error
             );
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no retries seen: {rows:?}"
-        );
+        assert!(std::time::Instant::now() < deadline, "no retries seen: {rows:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let html = app.get_html(&format!("/incidents/{n}")).await;
     let d = texts(&html, "#deliveries tbody tr");
-    assert!(
-        d[0].contains("Retrying") || d[0].contains("Sending"),
-        "{d:?}"
-    );
+    assert!(d[0].contains("Retrying") || d[0].contains("Sending"), "{d:?}");
     assert!(html.contains("SMTP 127.0.0.1"), "the error is shown");
 
     sink.restart();
@@ -141,11 +121,7 @@ async fn smtp_down_is_retried_with_backoff_and_delivered_once_it_is_back() {
     assert!(rows[0].attempts >= 2);
     let mails = sink.wait_for(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        sink.messages().len(),
-        1,
-        "delivered exactly once: {mails:?}"
-    );
+    assert_eq!(sink.messages().len(), 1, "delivered exactly once: {mails:?}");
 }
 
 #[tokio::test]
@@ -202,17 +178,12 @@ async fn a_panicking_or_hanging_notifier_does_not_stop_the_others() {
     ];
     spawn.settings.outbox.max_attempts = 2;
     spawn.settings.outbox.delivery_timeout_ms = 500;
-    route_all_to(
-        &mut spawn.settings,
-        &["panicky", "hangs", "counter", "email"],
-    );
+    route_all_to(&mut spawn.settings, &["panicky", "hangs", "counter", "email"]);
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada", "ada@example.com").await;
     let n = app.declare_ok("Isolation test").await;
 
-    let rows = app
-        .wait_outbox(&["done", "dead"], Duration::from_secs(20))
-        .await;
+    let rows = app.wait_outbox(&["done", "dead"], Duration::from_secs(20)).await;
     let by = |name: &str| rows.iter().find(|r| r.notifier == name).unwrap().clone();
     assert_eq!(by("panicky").state, "dead");
     assert!(
@@ -222,12 +193,7 @@ async fn a_panicking_or_hanging_notifier_does_not_stop_the_others() {
             .contains("notifier panicked: integration bug")
     );
     assert_eq!(by("hangs").state, "dead");
-    assert!(
-        by("hangs")
-            .last_error
-            .unwrap()
-            .contains("timed out after 500 ms")
-    );
+    assert!(by("hangs").last_error.unwrap().contains("timed out after 500 ms"));
     assert_eq!(by("counter").state, "done");
     assert_eq!(by("email").state, "done");
     assert_eq!(sink.messages().len(), 1);
@@ -253,10 +219,7 @@ async fn stopping_mid_delivery_and_starting_again_delivers_each_exactly_once() {
     // Wait until deliveries are in flight, then stop the server (SIGTERM-like).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !app.outbox_rows().await.iter().any(|r| r.state == "leased") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing went in flight"
-        );
+        assert!(std::time::Instant::now() < deadline, "nothing went in flight");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let state = app.state.clone();
@@ -280,10 +243,7 @@ async fn stopping_mid_delivery_and_starting_again_delivers_each_exactly_once() {
     assert_eq!(rows.len(), 6);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mails = sink.messages();
-    let mut ids: Vec<String> = mails
-        .iter()
-        .map(|m| m.header("Message-ID").unwrap())
-        .collect();
+    let mut ids: Vec<String> = mails.iter().map(|m| m.header("Message-ID").unwrap()).collect();
     ids.sort();
     let total = ids.len();
     ids.dedup();
@@ -299,7 +259,7 @@ async fn after_a_crash_leased_deliveries_are_retried_once_their_lease_expires() 
     spawn.notifiers = vec![Arc::new(HangingNotifierNamed("counter"))];
     spawn.settings.outbox.shutdown_grace_ms = 0;
     spawn.settings.outbox.delivery_timeout_ms = 1_000;
-    spawn.settings.outbox.lease_ms = 1_500;
+    spawn.settings.outbox.lease_ms = 2_000;
     route_all_to(&mut spawn.settings, &["counter"]);
     let settings = spawn.settings.clone();
     let app = TestApp::spawn(spawn).await;
@@ -308,14 +268,7 @@ async fn after_a_crash_leased_deliveries_are_retried_once_their_lease_expires() 
         app.declare_ok(&format!("Crash test {i}")).await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app
-        .outbox_rows()
-        .await
-        .iter()
-        .filter(|r| r.state == "leased")
-        .count()
-        < 4
-    {
+    while app.outbox_rows().await.iter().filter(|r| r.state == "leased").count() < 4 {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -339,12 +292,10 @@ async fn after_a_crash_leased_deliveries_are_retried_once_their_lease_expires() 
     let seen = counter.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4);
     assert!(seen.values().all(|c| *c == 1));
-    assert!(rows.iter().all(|r| {
-        r.external_url
-            .as_deref()
-            .unwrap()
-            .starts_with("https://example.com/")
-    }));
+    assert!(
+        rows.iter()
+            .all(|r| { r.external_url.as_deref().unwrap().starts_with("https://example.com/") })
+    );
 }
 
 struct HangingNotifierNamed(&'static str);
@@ -357,10 +308,8 @@ impl redbutton::notifiers::Notifier for HangingNotifierNamed {
     fn deliver<'a>(
         &'a self,
         _d: &'a redbutton::notifiers::Delivery,
-    ) -> futures_util::future::BoxFuture<
-        'a,
-        Result<redbutton::notifiers::Delivered, redbutton::notifiers::NotifyError>,
-    > {
+    ) -> futures_util::future::BoxFuture<'a, Result<redbutton::notifiers::Delivered, redbutton::notifiers::NotifyError>>
+    {
         Box::pin(std::future::pending())
     }
 }

@@ -36,8 +36,7 @@ impl TestDb {
         match postgres_url() {
             Some(admin) => {
                 let name = format!("rb_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn =
-                    diesel::PgConnection::establish(&admin).expect("connect to TEST_DATABASE_URL");
+                let mut conn = diesel::PgConnection::establish(&admin).expect("connect to TEST_DATABASE_URL");
                 conn.batch_execute(&format!("CREATE DATABASE {name}"))
                     .expect("create test database");
                 let base = admin
@@ -52,10 +51,7 @@ impl TestDb {
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb {
-                    url,
-                    _dir: Some(dir),
-                }
+                TestDb { url, _dir: Some(dir) }
             }
         }
     }
@@ -211,12 +207,7 @@ impl TestApp {
             .await
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> reqwest::Response {
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
         let resp = self
             .client
             .post(format!("{}{path}", self.address))
@@ -237,12 +228,7 @@ impl TestApp {
         let resp = self
             .post_form(
                 "/identify",
-                &[
-                    ("csrf", &csrf),
-                    ("next", "/"),
-                    ("name", name),
-                    ("email", email),
-                ],
+                &[("csrf", &csrf), ("next", "/"), ("name", name), ("email", email)],
             )
             .await;
         assert_eq!(resp.status(), 303, "identify should redirect");
@@ -296,12 +282,7 @@ impl TestApp {
         use redbutton::db::schema::outbox::dsl as o;
         self.state
             .db
-            .run(|c| {
-                o::outbox
-                    .order(o::id.asc())
-                    .select(OutboxRow::as_select())
-                    .load(c)
-            })
+            .run(|c| o::outbox.order(o::id.asc()).select(OutboxRow::as_select()).load(c))
             .await
             .unwrap()
     }
@@ -358,12 +339,7 @@ pub fn texts(html: &str, selector: &str) -> Vec<String> {
 }
 
 pub fn number_from_location(resp: &reqwest::Response) -> i64 {
-    let loc = resp
-        .headers()
-        .get("location")
-        .expect("location")
-        .to_str()
-        .unwrap();
+    let loc = resp.headers().get("location").expect("location").to_str().unwrap();
     loc.strip_prefix("/incidents/")
         .expect("incident location")
         .parse()
@@ -385,10 +361,7 @@ impl Mail {
     /// The message with quoted-printable soft line breaks and `=3D` undone (enough to read
     /// the HTML part in assertions).
     pub fn decoded(&self) -> String {
-        self.data
-            .replace("=\r\n", "")
-            .replace("=\n", "")
-            .replace("=3D", "=")
+        self.data.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
@@ -456,13 +429,7 @@ impl SmtpSink {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = Command::new(python())
             .arg(&script)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--dir",
-            ])
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--dir"])
             .arg(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -470,13 +437,8 @@ impl SmtpSink {
             .expect("start the SMTP sink (is aiosmtpd installed? run bash scripts/test.sh)");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.starts_with("READY"),
-            "SMTP sink did not start: {line:?}"
-        );
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert!(line.starts_with("READY"), "SMTP sink did not start: {line:?}");
         self.child = Some(child);
     }
 
@@ -546,12 +508,7 @@ impl Notifier for CountingNotifier {
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
-            *self
-                .seen
-                .lock()
-                .unwrap()
-                .entry(d.idempotency_key.clone())
-                .or_default() += 1;
+            *self.seen.lock().unwrap().entry(d.idempotency_key.clone()).or_default() += 1;
             Ok(Delivered {
                 external_id: Some(format!("count-{}", d.id)),
                 external_url: Some(format!("https://example.com/{}", d.id)),

@@ -22,10 +22,7 @@ async fn allowed_status_moves_are_recorded_on_the_timeline() {
         ("resolved", "investigating"),
     ] {
         let resp = app
-            .post_form(
-                &path,
-                &[("csrf", &csrf), ("expected", expected), ("status", to)],
-            )
+            .post_form(&path, &[("csrf", &csrf), ("expected", expected), ("status", to)])
             .await;
         assert_eq!(resp.status(), 303, "{expected} -> {to}");
     }
@@ -44,10 +41,7 @@ async fn allowed_status_moves_are_recorded_on_the_timeline() {
             "{from}->{to} missing from {timeline:?}"
         );
     }
-    assert!(
-        texts(&html, ".facts .status")[0].contains("Investigating"),
-        "reopened"
-    );
+    assert!(texts(&html, ".facts .status")[0].contains("Investigating"), "reopened");
 }
 
 #[tokio::test]
@@ -56,11 +50,7 @@ async fn resolving_sets_key_times_and_moves_it_to_past() {
     let resp = app
         .post_form(
             &format!("/incidents/{n}/status"),
-            &[
-                ("csrf", &csrf),
-                ("expected", "investigating"),
-                ("status", "resolved"),
-            ],
+            &[("csrf", &csrf), ("expected", "investigating"), ("status", "resolved")],
         )
         .await;
     assert_eq!(resp.status(), 303);
@@ -98,11 +88,7 @@ async fn refused_moves_and_stale_forms_change_nothing() {
     let resp = app
         .post_form(
             &path,
-            &[
-                ("csrf", &csrf),
-                ("expected", "investigating"),
-                ("status", "exploded"),
-            ],
+            &[("csrf", &csrf), ("expected", "investigating"), ("status", "exploded")],
         )
         .await;
     assert_eq!(resp.status(), 422);
@@ -111,11 +97,7 @@ async fn refused_moves_and_stale_forms_change_nothing() {
     let resp = app
         .post_form(
             &path,
-            &[
-                ("csrf", &csrf),
-                ("expected", "investigating"),
-                ("status", "resolved"),
-            ],
+            &[("csrf", &csrf), ("expected", "investigating"), ("status", "resolved")],
         )
         .await;
     assert_eq!(resp.status(), 303);
@@ -123,46 +105,26 @@ async fn refused_moves_and_stale_forms_change_nothing() {
     let resp = app
         .post_form(
             &path,
-            &[
-                ("csrf", &csrf),
-                ("expected", "resolved"),
-                ("status", "mitigated"),
-            ],
+            &[("csrf", &csrf), ("expected", "resolved"), ("status", "mitigated")],
         )
         .await;
     assert_eq!(resp.status(), 409);
     let html = resp.text().await.unwrap();
-    assert!(
-        html.contains("cannot go from resolved to mitigated"),
-        "{html}"
-    );
+    assert!(html.contains("cannot go from resolved to mitigated"), "{html}");
     // A stale form: it still thinks the incident is investigating.
     let resp = app
         .post_form(
             &path,
-            &[
-                ("csrf", &csrf),
-                ("expected", "investigating"),
-                ("status", "identified"),
-            ],
+            &[("csrf", &csrf), ("expected", "investigating"), ("status", "identified")],
         )
         .await;
     assert_eq!(resp.status(), 409);
-    assert!(
-        resp.text()
-            .await
-            .unwrap()
-            .contains("status is now resolved")
-    );
+    assert!(resp.text().await.unwrap().contains("status is now resolved"));
     // Forged CSRF.
     let resp = app
         .post_form(
             &path,
-            &[
-                ("csrf", "nope"),
-                ("expected", "resolved"),
-                ("status", "investigating"),
-            ],
+            &[("csrf", "nope"), ("expected", "resolved"), ("status", "investigating")],
         )
         .await;
     assert_eq!(resp.status(), 403);
@@ -180,22 +142,14 @@ async fn severity_lead_and_notes() {
     let r = app
         .post_form(
             &format!("{base}/severity"),
-            &[
-                ("csrf", &csrf),
-                ("expected", "unknown"),
-                ("severity", "SEV2"),
-            ],
+            &[("csrf", &csrf), ("expected", "unknown"), ("severity", "SEV2")],
         )
         .await;
     assert_eq!(r.status(), 303);
     let r = app
         .post_form(
             &format!("{base}/severity"),
-            &[
-                ("csrf", &csrf),
-                ("expected", "unknown"),
-                ("severity", "SEV1"),
-            ],
+            &[("csrf", &csrf), ("expected", "unknown"), ("severity", "SEV1")],
         )
         .await;
     assert_eq!(r.status(), 409, "stale severity form");
@@ -242,10 +196,7 @@ async fn severity_lead_and_notes() {
     assert_eq!(r.status(), 303);
 
     let r = app
-        .post_form(
-            &format!("{base}/notes"),
-            &[("csrf", &csrf), ("note", "   ")],
-        )
+        .post_form(&format!("{base}/notes"), &[("csrf", &csrf), ("note", "   ")])
         .await;
     assert_eq!(r.status(), 422);
     let r = app
@@ -263,20 +214,14 @@ async fn severity_lead_and_notes() {
             .iter()
             .any(|t| t.contains("changed the severity from unknown to SEV2"))
     );
-    assert!(
-        timeline
-            .iter()
-            .any(|t| t.contains("made Grace Hopper the lead"))
-    );
+    assert!(timeline.iter().any(|t| t.contains("made Grace Hopper the lead")));
     assert!(
         timeline
             .iter()
             .any(|t| t.contains("handed the lead from Grace Hopper to Alan Turing"))
     );
     assert!(
-        timeline
-            .iter()
-            .any(|t| t.contains("Rolled back <b>deploy</b> 4412")),
+        timeline.iter().any(|t| t.contains("Rolled back <b>deploy</b> 4412")),
         "notes are shown as text"
     );
     assert!(!html.contains("<b>deploy</b>"), "and escaped");
@@ -295,4 +240,46 @@ async fn unknown_incidents_are_404() {
         .post_form("/incidents/999/notes", &[("csrf", &csrf), ("note", "x")])
         .await;
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn simultaneous_changes_to_one_incident_do_not_overwrite_each_other() {
+    use redbutton::services::lifecycle;
+    let db = TestDb::new();
+    let app = TestApp::spawn(Spawn::new(&db)).await;
+    app.identify("Grace Hopper", "grace@example.com").await;
+    let a = redbutton::domain::Actor {
+        name: "A".into(),
+        email: "a@example.com".into(),
+    };
+    let b = redbutton::domain::Actor {
+        name: "B".into(),
+        email: "b@example.com".into(),
+    };
+    let mut numbers = Vec::new();
+    for i in 0..10 {
+        numbers.push(app.declare_ok(&format!("Race {i}")).await);
+    }
+    let work = numbers.iter().map(|n| {
+        let (st, a, b, n) = (app.state.clone(), a.clone(), b.clone(), *n);
+        async move {
+            let (s, v, l) = tokio::join!(
+                lifecycle::change_status(&st, n, a.clone(), "mitigated", "investigating"),
+                lifecycle::change_severity(&st, n, b.clone(), "SEV1", "unknown"),
+                lifecycle::change_lead(&st, n, a.clone(), Some(b.clone()), ""),
+            );
+            s.unwrap();
+            v.unwrap();
+            l.unwrap();
+        }
+    });
+    futures_util::future::join_all(work).await;
+    for n in numbers {
+        let html = app.get_html(&format!("/incidents/{n}")).await;
+        let facts = texts(&html, ".facts")[0].clone();
+        assert!(
+            facts.contains("SEV1") && facts.contains("Mitigated") && facts.contains("Lead: B"),
+            "INC-{n}: every change kept: {facts}"
+        );
+    }
 }

@@ -12,12 +12,7 @@ async fn health_checks_need_no_sign_in_and_pages_do() {
     for path in ["/", "/declare", "/incidents/1"] {
         let r = app.get(path).await;
         assert_eq!(r.status(), 303, "{path}");
-        assert!(
-            r.headers()["location"]
-                .to_str()
-                .unwrap()
-                .starts_with("/identify?next=")
-        );
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/identify?next="));
     }
     let r = app.get("/").await;
     let csp = r.headers()["content-security-policy"].to_str().unwrap();
@@ -34,12 +29,7 @@ async fn identify_validates_and_sets_an_httponly_session() {
     let r = app
         .post_form(
             "/identify",
-            &[
-                ("csrf", &csrf),
-                ("next", "/"),
-                ("name", "Ada"),
-                ("email", "nope"),
-            ],
+            &[("csrf", &csrf), ("next", "/"), ("name", "Ada"), ("email", "nope")],
         )
         .await;
     assert_eq!(r.status(), 422);
@@ -83,10 +73,10 @@ async fn identify_validates_and_sets_an_httponly_session() {
     assert_eq!(app.get("/").await.status(), 200);
 
     // A forged session cookie is not accepted.
-    app.cookies.lock().unwrap().insert(
-        "rb_session".into(),
-        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJldmlsIn0.".into(),
-    );
+    app.cookies
+        .lock()
+        .unwrap()
+        .insert("rb_session".into(), "eyJhbGciOiJub25lIn0.eyJzdWIiOiJldmlsIn0.".into());
     assert_eq!(app.get("/").await.status(), 303);
 }
 
@@ -119,11 +109,7 @@ async fn dashboard_filters_searches_and_paginates() {
         let r = app
             .post_form(
                 &format!("/incidents/{n}/status"),
-                &[
-                    ("csrf", &csrf),
-                    ("expected", "investigating"),
-                    ("status", "resolved"),
-                ],
+                &[("csrf", &csrf), ("expected", "investigating"), ("status", "resolved")],
             )
             .await;
         assert_eq!(r.status(), 303);
@@ -132,27 +118,18 @@ async fn dashboard_filters_searches_and_paginates() {
     let html = app.get_html("/").await;
     let live = texts(&html, "#live tbody tr");
     assert_eq!(live.len(), 2);
-    assert!(
-        live[0].contains("Checkout DOWN"),
-        "most severe first: {live:?}"
-    );
+    assert!(live[0].contains("Checkout DOWN"), "most severe first: {live:?}");
     assert_eq!(texts(&html, "#past tbody tr").len(), 25);
     assert!(html.contains("Page 1 of 2"));
     let page2 = app.get_html("/?page=2").await;
     assert_eq!(texts(&page2, "#past tbody tr").len(), 5);
 
     let html = app.get_html("/?q=checkout").await;
-    assert_eq!(
-        texts(&html, "#live tbody tr").len(),
-        1,
-        "search is case-insensitive"
-    );
+    assert_eq!(texts(&html, "#live tbody tr").len(), 1, "search is case-insensitive");
     assert!(texts(&html, "#past tbody tr").is_empty());
     let html = app.get_html("/?service=checkout").await;
     assert_eq!(texts(&html, "#live tbody tr").len(), 1);
-    let html = app
-        .get_html("/?severity=unknown&status=investigating")
-        .await;
+    let html = app.get_html("/?severity=unknown&status=investigating").await;
     let live = texts(&html, "#live tbody tr");
     assert_eq!(live.len(), 1);
     assert!(live[0].contains("Search slow"));

@@ -10,9 +10,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn two_instances_on_one_database_deliver_200_rows_exactly_once() {
     if postgres_url().is_none() {
-        eprintln!(
-            "TEST_DATABASE_URL is not a PostgreSQL URL: this test needs PostgreSQL and was not run here"
-        );
+        eprintln!("TEST_DATABASE_URL is not a PostgreSQL URL: this test needs PostgreSQL and was not run here");
         return;
     }
     let db = TestDb::new();
@@ -37,11 +35,7 @@ async fn two_instances_on_one_database_deliver_200_rows_exactly_once() {
     // 200 declarations split across both instances, so both enqueue and both deliver.
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let state = if i % 2 == 0 {
-            a.state.clone()
-        } else {
-            b.state.clone()
-        };
+        let state = if i % 2 == 0 { a.state.clone() } else { b.state.clone() };
         let actor = actor.clone();
         tasks.push(tokio::spawn(async move {
             let input = DeclarationInput {

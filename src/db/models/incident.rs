@@ -86,11 +86,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewIncident<'_>) -> QueryResult<i64
 }
 
 /// Records the affected services.
-pub fn insert_services(
-    conn: &mut DbConnection,
-    incident_id: i64,
-    services: &[String],
-) -> QueryResult<()> {
+pub fn insert_services(conn: &mut DbConnection, incident_id: i64, services: &[String]) -> QueryResult<()> {
     for s in services {
         diesel::insert_into(incident_services::table)
             .values((
@@ -100,6 +96,19 @@ pub fn insert_services(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Finds an incident by its number and locks its row until the transaction ends, so two people
+/// changing the same incident at once are serialised instead of overwriting each other. (A no-op
+/// update takes the row lock on PostgreSQL; on SQLite the transaction already holds the write lock.)
+pub fn find_by_number_for_update(conn: &mut DbConnection, number: i64) -> QueryResult<Option<IncidentRow>> {
+    let locked = diesel::update(incidents::table.filter(incidents::number.eq(number)))
+        .set(incidents::updated_at.eq(incidents::updated_at))
+        .execute(conn)?;
+    if locked == 0 {
+        return Ok(None);
+    }
+    find_by_number(conn, number)
 }
 
 /// Finds an incident by its human number.
@@ -128,10 +137,7 @@ pub fn services_of_many(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec
     incident_services::table
         .filter(incident_services::incident_id.eq_any(ids))
         .select((incident_services::incident_id, incident_services::service))
-        .order((
-            incident_services::incident_id.asc(),
-            incident_services::service.asc(),
-        ))
+        .order((incident_services::incident_id.asc(), incident_services::service.asc()))
         .load(conn)
 }
 
@@ -155,11 +161,7 @@ fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        q = q.filter(
-            lower(incidents::title)
-                .like(format!("%{escaped}%"))
-                .escape('\\'),
-        );
+        q = q.filter(lower(incidents::title).like(format!("%{escaped}%")).escape('\\'));
     }
     match filter.live {
         Some(true) => q = q.filter(incidents::status.ne("resolved")),
@@ -190,11 +192,7 @@ pub fn count(conn: &mut DbConnection, filter: &IncidentFilter) -> QueryResult<i6
 }
 
 /// Live incidents affecting any of `services` (all live incidents when `services` is empty).
-pub fn live_on_services(
-    conn: &mut DbConnection,
-    services: &[String],
-    limit: i64,
-) -> QueryResult<Vec<IncidentRow>> {
+pub fn live_on_services(conn: &mut DbConnection, services: &[String], limit: i64) -> QueryResult<Vec<IncidentRow>> {
     let mut q = incidents::table
         .into_boxed::<crate::db::MultiBackend>()
         .filter(incidents::status.ne("resolved"));

@@ -89,23 +89,24 @@ pub struct NewOutboxRow {
 /// Enqueues rows (inside the caller's transaction).
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewOutboxRow]) -> QueryResult<()> {
     for row in rows {
-        diesel::insert_into(outbox::table)
-            .values(row)
-            .execute(conn)?;
+        diesel::insert_into(outbox::table).values(row).execute(conn)?;
     }
     Ok(())
 }
 
 // The claim picks due rows (pending and due, or leased with an expired lease: a worker died
-// holding them), marks them leased for `lease_until`, counts the attempt, and returns them.
+// holding them), marks them leased, counts the attempt, and returns them.
 // On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several replicas claim concurrently without ever
-// taking the same row; SQLite has one writer at a time, so the same statement without the
-// locking clause is already exclusive.
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = $1, \
-     lease_token = $2, updated_at = $3 \
+// taking the same row, and lease times come from the database's clock, so replicas whose clocks
+// disagree still agree on when a lease has expired. SQLite has one writer at a time (and one
+// process), so the same statement without the locking clause is already exclusive.
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, \
+     lease_until = (now() AT TIME ZONE 'UTC') + ($1 * interval '1 millisecond'), \
+     lease_token = $2, updated_at = (now() AT TIME ZONE 'UTC') \
      WHERE id IN (SELECT id FROM outbox \
-        WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'leased' AND lease_until <= $3) \
-        ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+        WHERE (state = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
+           OR (state = 'leased' AND lease_until <= (now() AT TIME ZONE 'UTC')) \
+        ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = ?1, \
      lease_token = ?2, updated_at = ?3 \
@@ -114,27 +115,23 @@ const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'leased', attempts = attem
         ORDER BY next_attempt_at, id LIMIT ?4) \
      RETURNING *";
 
-/// Claims up to `limit` due rows for `lease_until` under `token`.
-pub fn claim(
-    conn: &mut DbConnection,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-    token: &str,
-    limit: i64,
-) -> QueryResult<Vec<OutboxRow>> {
+/// Claims up to `limit` due rows for `lease_ms` under `token`.
+pub fn claim(conn: &mut DbConnection, lease_ms: i64, token: &str, limit: i64) -> QueryResult<Vec<OutboxRow>> {
     match conn {
         DbConnection::Postgresql(pg) => diesel::sql_query(CLAIM_POSTGRES)
-            .bind::<Timestamp, _>(lease_until)
+            .bind::<BigInt, _>(lease_ms)
             .bind::<Text, _>(token)
-            .bind::<Timestamp, _>(now)
             .bind::<BigInt, _>(limit)
             .load(pg),
-        DbConnection::Sqlite(lite) => diesel::sql_query(CLAIM_SQLITE)
-            .bind::<Timestamp, _>(lease_until)
-            .bind::<Text, _>(token)
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(lite),
+        DbConnection::Sqlite(lite) => {
+            let now = crate::domain::declaration::now_utc();
+            diesel::sql_query(CLAIM_SQLITE)
+                .bind::<Timestamp, _>(now + chrono::Duration::milliseconds(lease_ms))
+                .bind::<Text, _>(token)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(lite)
+        }
     }
 }
 

@@ -8,21 +8,28 @@ use crate::db::schema::app_secrets;
 /// Returns the stored secret `name`, storing `generated` first if there is none. Two replicas
 /// racing here both end up with whichever value was stored first.
 pub fn get_or_insert(conn: &mut DbConnection, name: &str, generated: &str) -> QueryResult<String> {
-    if let Some(v) = find(conn, name)? {
-        return Ok(v);
+    let now = crate::domain::declaration::now_utc();
+    let row = (
+        app_secrets::name.eq(name),
+        app_secrets::value.eq(generated),
+        app_secrets::created_at.eq(now),
+    );
+    // Insert-if-absent without an error on conflict: on PostgreSQL a failed insert would abort
+    // the surrounding transaction.
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(app_secrets::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(pg)?;
+        }
+        DbConnection::Sqlite(lite) => {
+            diesel::insert_or_ignore_into(app_secrets::table)
+                .values(row)
+                .execute(lite)?;
+        }
     }
-    let inserted = diesel::insert_into(app_secrets::table)
-        .values((
-            app_secrets::name.eq(name),
-            app_secrets::value.eq(generated),
-            app_secrets::created_at.eq(crate::domain::declaration::now_utc()),
-        ))
-        .execute(conn);
-    match inserted {
-        Ok(_) => Ok(generated.to_string()),
-        Err(e) if crate::db::is_unique_violation(&e) => find(conn, name)?.ok_or(e),
-        Err(e) => Err(e),
-    }
+    find(conn, name)?.ok_or(diesel::result::Error::NotFound)
 }
 
 fn find(conn: &mut DbConnection, name: &str) -> QueryResult<Option<String>> {

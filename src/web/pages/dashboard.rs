@@ -105,17 +105,11 @@ fn choices(options: Vec<(String, String)>, selected: &Option<String>) -> Vec<Cho
 }
 
 fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Shows the dashboard.
-pub async fn show(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    query: web::Query<DashboardQuery>,
-) -> HttpResponse {
+pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Query<DashboardQuery>) -> HttpResponse {
     let settings = &state.settings;
     let mut notices = Vec::new();
     let mut status = non_empty(&query.status);
@@ -141,7 +135,7 @@ pub async fn show(
         service = None;
     }
     let q: String = non_empty(&query.q)
-        .map(|s| s.chars().take(200).collect())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(200).collect())
         .unwrap_or_default();
     let page = query
         .page
@@ -165,11 +159,7 @@ pub async fn show(
     let pages = ((d.past_total + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |p: i64| {
         let mut parts = vec![format!("page={p}")];
-        for (k, v) in [
-            ("status", &status),
-            ("severity", &severity),
-            ("service", &service),
-        ] {
+        for (k, v) in [("status", &status), ("severity", &severity), ("service", &service)] {
             if let Some(v) = v {
                 parts.push(format!("{k}={}", enc(v)));
             }
@@ -213,7 +203,7 @@ pub async fn show(
         filtered: status.is_some() || severity.is_some() || service.is_some() || !q.is_empty(),
         q: q.clone(),
         notice: (!notices.is_empty()).then(|| notices.join(" ")),
-        prev_link: (page > 1).then(|| link(page - 1)),
+        prev_link: (page > 1).then(|| link((page - 1).min(pages))),
         next_link: (page < pages).then(|| link(page + 1)),
     };
     render(StatusCode::OK, &page_view)

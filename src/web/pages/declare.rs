@@ -140,11 +140,7 @@ async fn page(
         services,
         live,
         title: input.title.chars().take(400).collect(),
-        summary: input
-            .summary
-            .chars()
-            .take(SUMMARY_MAX_CHARS + 100)
-            .collect(),
+        summary: input.summary.chars().take(SUMMARY_MAX_CHARS + 100).collect(),
         impact_started: input.impact_started.chars().take(40).collect(),
         lead_self: input.lead_self,
         drill: input.drill,
@@ -161,37 +157,19 @@ pub struct DeclareQuery {
 }
 
 /// Shows the form with a fresh idempotency key.
-pub async fn show(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    query: web::Query<DeclareQuery>,
-) -> HttpResponse {
+pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Query<DeclareQuery>) -> HttpResponse {
     let input = DeclarationInput {
         services: query.service.iter().cloned().collect(),
         ..Default::default()
     };
-    match page(
-        &state,
-        &user,
-        &input,
-        uuid::Uuid::new_v4().to_string(),
-        vec![],
-        None,
-    )
-    .await
-    {
+    match page(&state, &user, &input, uuid::Uuid::new_v4().to_string(), vec![], None).await {
         Ok(p) => render(StatusCode::OK, &p),
         Err(e) => internal(&e),
     }
 }
 
 /// Declares, then redirects to the incident page (303). Invalid input gets the form back.
-pub async fn submit(
-    req: HttpRequest,
-    body: web::Bytes,
-    user: CurrentUser,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+pub async fn submit(req: HttpRequest, body: web::Bytes, user: CurrentUser, state: web::Data<AppState>) -> HttpResponse {
     let form = match FormData::parse(&req, &body) {
         Ok(f) => f,
         Err(e) => return error_page(e.status, e.message),

@@ -11,8 +11,7 @@ use crate::domain::parse_person;
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::session::{
-    CurrentUser, PRE_CSRF_COOKIE, check_origin, clear_session_cookie, random_token, safe_next,
-    session_cookie,
+    CurrentUser, PRE_CSRF_COOKIE, check_origin, clear_session_cookie, random_token, safe_next, session_cookie,
 };
 use crate::web::{error_page, internal, render, see_other};
 
@@ -66,11 +65,7 @@ pub async fn show(req: HttpRequest, query: web::Query<NextQuery>) -> HttpRespons
 }
 
 /// Accepts the form: sets the session cookie and goes to `next`.
-pub async fn submit(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let form = match FormData::parse(&req, &body) {
         Ok(f) => f,
         Err(e) => return error_page(e.status, e.message),

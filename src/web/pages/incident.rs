@@ -135,12 +135,7 @@ fn delivery_view(d: &OutboxRow) -> DeliveryView {
     }
 }
 
-fn build(
-    state: &AppState,
-    user: &CurrentUser,
-    d: IncidentDetail,
-    error: Option<String>,
-) -> IncidentPage {
+fn build(state: &AppState, user: &CurrentUser, d: IncidentDetail, error: Option<String>) -> IncidentPage {
     let row = &d.row;
     let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
     let now = now_utc();
@@ -225,20 +220,15 @@ fn number_from(raw: &str) -> Option<i64> {
 }
 
 /// Shows one incident.
-pub async fn show(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> HttpResponse {
+pub async fn show(user: CurrentUser, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let Some(number) = number_from(&path) else {
         return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
     };
     match incident_detail(&state, number).await {
         Ok(d) => render(StatusCode::OK, &build(&state, &user, d, None)),
-        Err(ServiceError::NotFound) => error_page(
-            StatusCode::NOT_FOUND,
-            &format!("There is no incident INC-{number}."),
-        ),
+        Err(ServiceError::NotFound) => {
+            error_page(StatusCode::NOT_FOUND, &format!("There is no incident INC-{number}."))
+        }
         Err(e) => internal(&e),
     }
 }
@@ -271,17 +261,10 @@ where
     let (status, error) = match result {
         Ok(()) => return see_other(&format!("/incidents/{number}")),
         Err(ServiceError::NotFound) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                &format!("There is no incident INC-{number}."),
-            );
+            return error_page(StatusCode::NOT_FOUND, &format!("There is no incident INC-{number}."));
         }
         Err(ServiceError::Invalid(errors)) => {
-            let msg = errors
-                .iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join(" ");
             (StatusCode::UNPROCESSABLE_ENTITY, Some(msg))
         }
         Err(ServiceError::Conflict(msg)) => (StatusCode::CONFLICT, Some(msg)),
@@ -316,8 +299,7 @@ pub async fn severity(
     path: web::Path<String>,
 ) -> HttpResponse {
     handle(req, body, user, state, &path, |st, n, u, form| async move {
-        lifecycle::change_severity(&st, n, u.actor, form.get("severity"), form.get("expected"))
-            .await
+        lifecycle::change_severity(&st, n, u.actor, form.get("severity"), form.get("expected")).await
     })
     .await
 }
@@ -334,10 +316,9 @@ pub async fn lead(
         let lead = match form.get("action") {
             "take" => Some(u.actor.clone()),
             "clear" => None,
-            "assign" => Some(
-                parse_person(form.get("name"), form.get("email"))
-                    .map_err(|e| ServiceError::Invalid(vec![e]))?,
-            ),
+            "assign" => {
+                Some(parse_person(form.get("name"), form.get("email")).map_err(|e| ServiceError::Invalid(vec![e]))?)
+            }
             _ => {
                 return Err(ServiceError::field(
                     "action",
@@ -373,16 +354,11 @@ pub async fn retry(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (raw, id) = path.into_inner();
-    let Ok(id) = id.parse::<i64>() else {
+    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
         return error_page(StatusCode::NOT_FOUND, "There is no such delivery.");
     };
-    handle(
-        req,
-        body,
-        user,
-        state,
-        &raw,
-        move |st, n, u, _form| async move { lifecycle::retry_delivery(&st, n, u.actor, id).await },
-    )
+    handle(req, body, user, state, &raw, move |st, n, u, _form| async move {
+        lifecycle::retry_delivery(&st, n, u.actor, id).await
+    })
     .await
 }
