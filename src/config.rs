@@ -231,7 +231,8 @@ fn yes() -> bool {
     true
 }
 
-fn default_rule_events() -> Vec<String> {
+/// The events a rule matches when it lists none: all but notes, which are too chatty to send.
+pub fn default_rule_events() -> Vec<String> {
     EventKind::ALL
         .iter()
         .filter(|k| **k != EventKind::NoteAdded)

@@ -42,11 +42,7 @@ pub fn route(settings: &Settings, enabled: &[String], q: &RouteQuery<'_>) -> Vec
     let rules: &[RoutingRule] = if settings.routing.is_empty() {
         default_rule = [RoutingRule {
             name: "default".into(),
-            events: EventKind::ALL
-                .iter()
-                .filter(|k| **k != EventKind::NoteAdded)
-                .map(|k| k.as_str().to_string())
-                .collect(),
+            events: crate::config::default_rule_events(),
             severities: vec![],
             services: vec![],
             drills: true,

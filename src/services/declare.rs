@@ -3,8 +3,8 @@
 use sha2::{Digest, Sha256};
 
 use super::ServiceError;
-use super::lifecycle::{enqueue, snapshot};
-use crate::db::models::{IdempotencyRecord, NewIncident, NewTimelineEntry, idempotency, incident, timeline};
+use super::lifecycle::{enqueue, entry, snapshot};
+use crate::db::models::{IdempotencyRecord, NewIncident, idempotency, incident, timeline};
 use crate::db::{DbError, is_unique_violation};
 use crate::domain::declaration::now_utc;
 use crate::domain::{Actor, DeclarationInput, EventKind, Status};
@@ -107,42 +107,21 @@ pub async fn declare(
                 },
             )?;
             incident::insert_services(conn, id, &d.services)?;
-            let entry_id = timeline::insert(
-                conn,
-                &NewTimelineEntry {
-                    incident_id: id,
-                    at: now,
-                    actor_name: d.declared_by.name.clone(),
-                    actor_email: d.declared_by.email.clone(),
-                    kind: "declared".into(),
-                    field: None,
-                    old_value: None,
-                    new_value: Some(format!(
-                        "{} \u{00b7} {}{}",
-                        d.severity,
-                        Status::Investigating.as_str(),
-                        if d.drill { " \u{00b7} drill" } else { "" }
-                    )),
-                    body: d.lead.as_ref().map(|l| format!("{} leads.", l.name)),
-                },
-            )?;
-            if let Some(lead) = &d.lead {
-                timeline::insert(
-                    conn,
-                    &NewTimelineEntry {
-                        incident_id: id,
-                        at: now,
-                        actor_name: d.declared_by.name.clone(),
-                        actor_email: d.declared_by.email.clone(),
-                        kind: "lead_changed".into(),
-                        field: Some("lead".into()),
-                        old_value: None,
-                        new_value: Some(lead.name.clone()),
-                        body: None,
-                    },
-                )?;
-            }
             let row = incident::find_by_number(conn, number)?.ok_or(ServiceError::NotFound)?;
+            let mut declared = entry(&row, &d.declared_by, now, "declared");
+            declared.new_value = Some(format!(
+                "{} \u{00b7} {}{}",
+                d.severity,
+                Status::Investigating.as_str(),
+                if d.drill { " \u{00b7} drill" } else { "" }
+            ));
+            let entry_id = timeline::insert(conn, &declared)?;
+            if let Some(lead) = &d.lead {
+                let mut took_lead = entry(&row, &d.declared_by, now, "lead_changed");
+                took_lead.field = Some("lead".into());
+                took_lead.new_value = Some(lead.name.clone());
+                timeline::insert(conn, &took_lead)?;
+            }
             let snap = snapshot(&st, &row, d.services.clone());
             enqueue(
                 conn,

@@ -151,7 +151,8 @@ where
     Ok(())
 }
 
-fn entry(row: &IncidentRow, actor: &Actor, at: NaiveDateTime, kind: &str) -> NewTimelineEntry {
+/// A timeline entry of `kind` by `actor` on `row`, with the optional fields empty.
+pub(crate) fn entry(row: &IncidentRow, actor: &Actor, at: NaiveDateTime, kind: &str) -> NewTimelineEntry {
     NewTimelineEntry {
         incident_id: row.id,
         at,

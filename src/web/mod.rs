@@ -81,8 +81,9 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// Maps a use-case failure that is not the user's to a page, logging the cause.
-pub fn internal(e: &dyn std::error::Error) -> HttpResponse {
+/// Maps a failure that is not the user's to a page, logging the cause. A database locked by
+/// another writer past every retry is a 503 ("press again"); anything else is an opaque 500.
+pub fn internal(e: &(dyn std::error::Error + 'static)) -> HttpResponse {
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -91,7 +92,9 @@ pub fn internal(e: &dyn std::error::Error) -> HttpResponse {
         source = s.source();
     }
     tracing::error!(error.cause_chain = %chain, "request failed");
-    if chain.contains("database is busy") {
+    if let Some(crate::services::ServiceError::Db(crate::db::DbError::Busy)) =
+        e.downcast_ref::<crate::services::ServiceError>()
+    {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "The database is busy right now and nothing was saved. Press the button again in a moment.",

@@ -124,6 +124,20 @@ impl CurrentUser {
     }
 }
 
+/// Parses a signed-in person's form post and checks its CSRF token, or answers with the page
+/// that says what is wrong (415/400/413 for a bad body, 403 for a bad token).
+pub fn checked_form(
+    req: &HttpRequest,
+    body: &[u8],
+    user: &CurrentUser,
+) -> Result<crate::web::form::FormData, Box<HttpResponse>> {
+    let form = crate::web::form::FormData::parse(req, body)
+        .map_err(|e| Box::new(crate::web::error_page(e.status, e.message)))?;
+    user.check_csrf(req, form.get("csrf"))
+        .map_err(|e| Box::new(e.error_response()))?;
+    Ok(form)
+}
+
 /// Refuses a cross-site form post: an `Origin` header naming another host.
 pub fn check_origin(req: &HttpRequest) -> Result<(), CsrfError> {
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {

@@ -5,22 +5,9 @@ use crate::helpers::*;
 async fn app() -> (TestApp, TestDb) {
     let db = TestDb::new();
     let mut spawn = Spawn::new(&db);
-    spawn.settings.services = vec![
-        redbutton::config::Service {
-            id: "checkout".into(),
-            name: "Checkout".into(),
-            description: "Payments".into(),
-            owners: vec![],
-            email_to: vec![],
-        },
-        redbutton::config::Service {
-            id: "search".into(),
-            name: "Search".into(),
-            description: String::new(),
-            owners: vec![],
-            email_to: vec![],
-        },
-    ];
+    let mut checkout = service("checkout", "Checkout", &[]);
+    checkout.description = "Payments".into();
+    spawn.settings.services = vec![checkout, service("search", "Search", &[])];
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
     (app, db)

@@ -9,13 +9,7 @@ use crate::helpers::*;
 fn with_email(db: &TestDb, sink_port: u16) -> Spawn {
     let mut spawn = Spawn::new(db);
     spawn.settings.integrations.email = Some(email_to_sink(sink_port));
-    spawn.settings.services = vec![redbutton::config::Service {
-        id: "checkout".into(),
-        name: "Checkout".into(),
-        description: String::new(),
-        owners: vec![],
-        email_to: vec!["payments@example.com".into()],
-    }];
+    spawn.settings.services = vec![service("checkout", "Checkout", &["payments@example.com"])];
     spawn
 }
 

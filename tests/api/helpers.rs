@@ -69,6 +69,17 @@ pub fn fast_settings() -> Settings {
     s
 }
 
+/// A configured service with an optional email list.
+pub fn service(id: &str, name: &str, email_to: &[&str]) -> redbutton::config::Service {
+    redbutton::config::Service {
+        id: id.into(),
+        name: name.into(),
+        description: String::new(),
+        owners: vec![],
+        email_to: email_to.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
 /// Email settings pointing at a sink.
 pub fn email_to_sink(port: u16) -> EmailSettings {
     EmailSettings {

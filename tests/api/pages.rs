@@ -84,13 +84,7 @@ async fn identify_validates_and_sets_an_httponly_session() {
 async fn dashboard_filters_searches_and_paginates() {
     let db = TestDb::new();
     let mut spawn = Spawn::new(&db);
-    spawn.settings.services = vec![redbutton::config::Service {
-        id: "checkout".into(),
-        name: "Checkout".into(),
-        description: String::new(),
-        owners: vec![],
-        email_to: vec![],
-    }];
+    spawn.settings.services = vec![service("checkout", "Checkout", &[])];
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada", "ada@example.com").await;
     let r = app

@@ -9,9 +9,8 @@ use crate::domain::{DeclarationInput, FieldError, UNKNOWN_SEVERITY};
 use crate::services::declare::declare;
 use crate::services::{ServiceError, queries};
 use crate::state::AppState;
-use crate::web::form::FormData;
-use crate::web::session::CurrentUser;
-use crate::web::{error_page, internal, render, see_other, view};
+use crate::web::session::{CurrentUser, checked_form};
+use crate::web::{internal, render, see_other, view};
 
 /// A severity the declarer can pick, with its criterion beside it.
 pub struct SeverityOption {
@@ -170,13 +169,10 @@ pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Que
 
 /// Declares, then redirects to the incident page (303). Invalid input gets the form back.
 pub async fn submit(req: HttpRequest, body: web::Bytes, user: CurrentUser, state: web::Data<AppState>) -> HttpResponse {
-    let form = match FormData::parse(&req, &body) {
+    let form = match checked_form(&req, &body, &user) {
         Ok(f) => f,
-        Err(e) => return error_page(e.status, e.message),
+        Err(response) => return *response,
     };
-    if let Err(e) = user.check_csrf(&req, form.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, &e.to_string());
-    }
     let input = DeclarationInput {
         title: form.get("title").to_string(),
         severity: form.get("severity").to_string(),

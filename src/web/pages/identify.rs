@@ -11,7 +11,8 @@ use crate::domain::parse_person;
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::session::{
-    CurrentUser, PRE_CSRF_COOKIE, check_origin, clear_session_cookie, random_token, safe_next, session_cookie,
+    CurrentUser, PRE_CSRF_COOKIE, check_origin, checked_form, clear_session_cookie, random_token, safe_next,
+    session_cookie,
 };
 use crate::web::{error_page, internal, render, see_other};
 
@@ -111,12 +112,8 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 
 /// Forgets the person.
 pub async fn sign_out(req: HttpRequest, body: web::Bytes, user: CurrentUser) -> HttpResponse {
-    let form = match FormData::parse(&req, &body) {
-        Ok(f) => f,
-        Err(e) => return error_page(e.status, e.message),
-    };
-    if let Err(e) = user.check_csrf(&req, form.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, &e.to_string());
+    if let Err(response) = checked_form(&req, &body, &user) {
+        return *response;
     }
     let mut resp = see_other("/identify");
     let _ = resp.add_cookie(&clear_session_cookie());

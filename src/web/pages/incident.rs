@@ -12,7 +12,7 @@ use crate::services::queries::{IncidentDetail, incident_detail};
 use crate::services::{ServiceError, lifecycle};
 use crate::state::AppState;
 use crate::web::form::FormData;
-use crate::web::session::CurrentUser;
+use crate::web::session::{CurrentUser, checked_form};
 use crate::web::{error_page, internal, markdown, render, see_other, view};
 
 /// A timeline entry for display.
@@ -250,13 +250,10 @@ where
     let Some(number) = number_from(raw) else {
         return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
     };
-    let form = match FormData::parse(&req, &body) {
+    let form = match checked_form(&req, &body, &user) {
         Ok(f) => f,
-        Err(e) => return error_page(e.status, e.message),
+        Err(response) => return *response,
     };
-    if let Err(e) = user.check_csrf(&req, form.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, &e.to_string());
-    }
     let result = f(state.get_ref().clone(), number, user.clone(), form).await;
     let (status, error) = match result {
         Ok(()) => return see_other(&format!("/incidents/{number}")),
