@@ -698,6 +698,8 @@ mod tests {
         let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
         assert_eq!(example.services.len(), 2);
         assert_eq!(example.enabled_notifiers(), vec!["email"]);
+        let local = Settings::parse(include_str!("../examples/local-mail.toml")).unwrap();
+        assert_eq!(local.enabled_notifiers(), vec!["email"]);
         let docker = Settings::parse(include_str!("../examples/docker.toml")).unwrap();
         assert!(docker.auth.dev_allow_non_loopback);
     }

@@ -229,6 +229,13 @@ pub async fn change_severity(
     to: &str,
     expected: &str,
 ) -> Result<(), ServiceError> {
+    if to.trim().is_empty() {
+        // On the declare form an empty severity means "unknown"; here it means nothing was chosen.
+        return Err(ServiceError::field(
+            "severity",
+            "Choose the new severity from the list.",
+        ));
+    }
     let to = parse_severity(to, &state.settings.severity_ids()).map_err(|e| ServiceError::Invalid(vec![e]))?;
     let expected = expected.to_string();
     mutate(state, number, actor, move |row, actor, now| {

@@ -59,6 +59,11 @@ async fn declaring_emails_the_routed_lists_through_a_real_smtp_server() {
     let html = app.get_html(&format!("/incidents/{n}")).await;
     let d = texts(&html, "#deliveries tbody tr");
     assert!(d[0].contains("email") && d[0].contains("Delivered"), "{d:?}");
+    assert!(
+        d[0].contains("to incidents@example.com, payments@example.com"),
+        "who got it is shown: {d:?}"
+    );
+    assert!(d[0].contains(&format!("<inc-{n}-t")), "and the message id: {d:?}");
 
     // A status change is routed too, and says what changed.
     let csrf = app.csrf().await;

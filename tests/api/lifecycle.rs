@@ -142,6 +142,14 @@ async fn severity_lead_and_notes() {
     let r = app
         .post_form(
             &format!("{base}/severity"),
+            &[("csrf", &csrf), ("expected", "unknown"), ("severity", "")],
+        )
+        .await;
+    assert_eq!(r.status(), 422, "nothing chosen is not \"unknown\"");
+    assert!(r.text().await.unwrap().contains("Choose the new severity"));
+    let r = app
+        .post_form(
+            &format!("{base}/severity"),
             &[("csrf", &csrf), ("expected", "unknown"), ("severity", "SEV2")],
         )
         .await;

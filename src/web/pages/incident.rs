@@ -35,6 +35,8 @@ pub struct DeliveryView {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub external_id: Option<String>,
+    /// Who an email went (or goes) to.
+    pub recipients: String,
     pub external_url: Option<String>,
     pub when: String,
     pub can_retry: bool,
@@ -126,6 +128,9 @@ fn delivery_view(d: &OutboxRow) -> DeliveryView {
             d.last_error.clone()
         },
         external_id: d.external_id.clone(),
+        recipients: serde_json::from_str::<crate::notifiers::EventPayload>(&d.payload)
+            .map(|p| p.email_to.join(", "))
+            .unwrap_or_default(),
         external_url: d
             .external_url
             .clone()
