@@ -32,6 +32,16 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// External systems.
     pub integrations: Integrations,
+    /// Meeting links for incident calls.
+    pub conference: ConferenceSettings,
+}
+
+/// `[conference]`: the call responders join.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConferenceSettings {
+    /// The bridge for incidents whose services name none.
+    pub default_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -45,6 +55,7 @@ impl Default for Settings {
             routing: Vec::new(),
             outbox: OutboxSettings::default(),
             integrations: Integrations::default(),
+            conference: ConferenceSettings::default(),
         }
     }
 }
@@ -187,6 +198,12 @@ pub struct Service {
     /// Lists that hear about incidents on this service when a rule routes email.
     #[serde(default)]
     pub email_to: Vec<String>,
+    /// People (emails) brought into the incident channel for this service's incidents.
+    #[serde(default)]
+    pub responders: Vec<String>,
+    /// This service's conference bridge, used instead of `conference.default_url`.
+    #[serde(default)]
+    pub conference_url: Option<String>,
 }
 
 impl Service {
@@ -283,6 +300,16 @@ impl Default for OutboxSettings {
 pub struct Integrations {
     /// Email over SMTP; off when absent.
     pub email: Option<EmailSettings>,
+    /// Slack (Web API, bot token); off when absent.
+    pub slack: Option<crate::notifiers::slack::SlackSettings>,
+    /// Jira Cloud or Server/Data Center; off when absent.
+    pub jira: Option<crate::notifiers::jira::JiraSettings>,
+    /// PagerDuty Events API v2; off when absent.
+    pub pagerduty: Option<crate::notifiers::pagerduty::PagerDutySettings>,
+    /// Opsgenie Alert API; off when absent.
+    pub opsgenie: Option<crate::notifiers::opsgenie::OpsgenieSettings>,
+    /// Outgoing signed webhooks, each its own notifier named `webhook:<name>`.
+    pub webhooks: Vec<crate::notifiers::webhook::WebhookSettings>,
 }
 
 /// SMTP transport security.
@@ -349,7 +376,27 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn bad(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+/// Refuses anything but an absolute http(s) URL with a host.
+pub(crate) fn check_http_url(key: &str, raw: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(raw) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
+        _ => Err(bad(key, format!("\u{201c}{raw}\u{201d} is not an http(s) URL"))),
+    }
+}
+
+impl Settings {
+    /// The conference bridge for an incident on `services`: the first service that has one, or
+    /// the default.
+    pub fn bridge_for(&self, services: &[String]) -> Option<String> {
+        self.services
+            .iter()
+            .filter(|s| services.contains(&s.id))
+            .find_map(|s| s.conference_url.clone())
+            .or_else(|| self.conference.default_url.clone())
+    }
+}
+
+pub(crate) fn bad(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
         message: message.into(),
@@ -357,7 +404,7 @@ fn bad(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 }
 
 /// The notifier kinds this build knows.
-pub const BUILTIN_NOTIFIERS: &[&str] = &["email"];
+pub const BUILTIN_NOTIFIERS: &[&str] = &["email", "slack", "jira", "pagerduty", "opsgenie"];
 
 impl Settings {
     /// Reads and validates a config file.
@@ -375,10 +422,46 @@ impl Settings {
     }
 
     /// Names of the notifiers that are configured (enabled).
-    pub fn enabled_notifiers(&self) -> Vec<&'static str> {
+    pub fn enabled_notifiers(&self) -> Vec<String> {
+        let i = &self.integrations;
+        let mut v: Vec<String> = [
+            ("email", i.email.is_some()),
+            ("slack", i.slack.is_some()),
+            ("jira", i.jira.is_some()),
+            ("pagerduty", i.pagerduty.is_some()),
+            ("opsgenie", i.opsgenie.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n.to_string())
+        .collect();
+        v.extend(i.webhooks.iter().map(|w| w.notifier_name()));
+        v
+    }
+
+    /// Every secret the configuration names: (config key, environment variable).
+    pub fn secret_envs(&self) -> Vec<(String, String)> {
+        let i = &self.integrations;
         let mut v = Vec::new();
-        if self.integrations.email.is_some() {
-            v.push("email");
+        if let Some(email) = &i.email
+            && let Some(var) = &email.password_env
+        {
+            v.push(("integrations.email.password_env".to_string(), var.clone()));
+        }
+        if let Some(x) = &i.slack {
+            v.extend(x.secret_envs());
+        }
+        if let Some(x) = &i.jira {
+            v.extend(x.secret_envs());
+        }
+        if let Some(x) = &i.pagerduty {
+            v.extend(x.secret_envs());
+        }
+        if let Some(x) = &i.opsgenie {
+            v.extend(x.secret_envs());
+        }
+        for (n, x) in i.webhooks.iter().enumerate() {
+            v.extend(x.secret_envs(n));
         }
         v
     }
@@ -445,16 +528,31 @@ impl Settings {
             }
             check_emails(&format!("services[{i}].owners"), &s.owners)?;
             check_emails(&format!("services[{i}].email_to"), &s.email_to)?;
+            check_emails(&format!("services[{i}].responders"), &s.responders)?;
+            if let Some(url) = &s.conference_url {
+                check_http_url(&format!("services[{i}].conference_url"), url)?;
+            }
         }
 
+        if let Some(url) = &self.conference.default_url {
+            check_http_url("conference.default_url", url)?;
+        }
+
+        let configured = self.enabled_notifiers();
         let known: Vec<&str> = BUILTIN_NOTIFIERS
             .iter()
             .copied()
+            .chain(
+                configured
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| n.starts_with("webhook:")),
+            )
             .chain(extra_notifiers.iter().copied())
             .collect();
-        let enabled: Vec<&str> = self
-            .enabled_notifiers()
-            .into_iter()
+        let enabled: Vec<&str> = configured
+            .iter()
+            .map(String::as_str)
             .chain(extra_notifiers.iter().copied())
             .collect();
         for (i, r) in self.routing.iter().enumerate() {
@@ -542,19 +640,37 @@ impl Settings {
             }
             check_emails("integrations.email.always_to", &email.always_to)?;
         }
+        if let Some(x) = &self.integrations.slack {
+            x.validate("integrations.slack", self)?;
+        }
+        if let Some(x) = &self.integrations.jira {
+            x.validate("integrations.jira", self)?;
+        }
+        if let Some(x) = &self.integrations.pagerduty {
+            x.validate("integrations.pagerduty", self)?;
+        }
+        if let Some(x) = &self.integrations.opsgenie {
+            x.validate("integrations.opsgenie", self)?;
+        }
+        let mut seen = HashSet::new();
+        for (n, x) in self.integrations.webhooks.iter().enumerate() {
+            x.validate(&format!("integrations.webhooks[{n}]"), self)?;
+            if !seen.insert(x.name.as_str()) {
+                return Err(bad(
+                    format!("integrations.webhooks[{n}].name"),
+                    format!("duplicate webhook name {}", x.name),
+                ));
+            }
+        }
         Ok(())
     }
 
     /// Checks that every secret the file names is present in the environment.
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
-        if let Some(email) = &self.integrations.email
-            && let Some(var) = &email.password_env
-            && std::env::var(var).map(|v| v.is_empty()).unwrap_or(true)
-        {
-            return Err(bad(
-                "integrations.email.password_env",
-                format!("environment variable {var} is not set"),
-            ));
+        for (key, var) in self.secret_envs() {
+            if std::env::var(&var).map(|v| v.is_empty()).unwrap_or(true) {
+                return Err(bad(key, format!("environment variable {var} is not set")));
+            }
         }
         if let Some(var) = &self.auth.session_secret_env {
             match std::env::var(var) {
@@ -597,7 +713,7 @@ impl Settings {
     }
 }
 
-fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
     let ok = !id.is_empty()
         && id.len() <= 40
         && id
@@ -610,7 +726,7 @@ fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn check_emails(key: &str, emails: &[String]) -> Result<(), ConfigError> {
+pub(crate) fn check_emails(key: &str, emails: &[String]) -> Result<(), ConfigError> {
     for e in emails {
         if !is_plausible_email(e) {
             return Err(bad(key, format!("\u{201c}{e}\u{201d} is not an email address")));
@@ -619,7 +735,7 @@ fn check_emails(key: &str, emails: &[String]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_env_name(key: &str, var: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_env_name(key: &str, var: &str) -> Result<(), ConfigError> {
     let ok = !var.is_empty()
         && var
             .chars()

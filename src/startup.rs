@@ -137,6 +137,7 @@ impl Application {
             settings: Arc::new(settings.clone()),
             db: db.clone(),
             notifiers: Arc::new(registry.names()),
+            registry: registry.clone(),
             wake: wake.clone(),
             base_url: base_url.into(),
             session_key: Arc::new(session_key),

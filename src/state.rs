@@ -16,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     /// Names of the notifiers that exist in this process.
     pub notifiers: Arc<Vec<String>>,
+    /// The notifiers themselves (consulted when enqueueing: what each accepts, and its target).
+    pub registry: crate::notifiers::Registry,
     /// Wakes the delivery worker after a commit that enqueued something.
     pub wake: Arc<Notify>,
     /// Public URL prefix for links, without a trailing slash.

@@ -79,6 +79,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        sequence_key -> Nullable<Text>,
+        target -> Nullable<Text>,
     }
 }
 
@@ -92,6 +94,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    external_refs (incident_id, integration, name) {
+        incident_id -> BigInt,
+        integration -> Text,
+        name -> Text,
+        value -> Text,
+        url -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
 diesel::joinable!(outbox -> incidents (incident_id));
@@ -104,4 +118,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     timeline_entries,
     outbox,
     idempotency_keys,
+    external_refs,
 );

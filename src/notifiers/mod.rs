@@ -7,7 +7,17 @@
 //! guarantees at most one success is recorded, and the key lets the external system (or the
 //! notifier, by looking first) recognise a repeat after a crash.
 
+pub mod common;
 pub mod email;
+pub mod http;
+pub mod jira;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod slack;
+pub mod store;
+pub mod webhook;
+
+pub use store::{DeliveryStatus, RefStore, StoredRef};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +53,9 @@ pub struct IncidentSnapshot {
     pub declared_at: NaiveDateTime,
     /// Link to the incident page.
     pub url: String,
+    /// The conference bridge for this incident (from its service, or the default), if any.
+    #[serde(default)]
+    pub bridge_url: Option<String>,
 }
 
 impl IncidentSnapshot {
@@ -92,8 +105,12 @@ pub struct Delivery {
     pub idempotency_key: String,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The incident's row id.
+    pub incident_id: i64,
     /// The event.
     pub payload: EventPayload,
+    /// What integrations stored for this incident (channel ids, ticket keys, in-flight markers).
+    pub store: RefStore,
 }
 
 /// What a successful delivery created outside.
@@ -114,6 +131,9 @@ pub enum NotifyError {
     /// Will fail the same way every time (bad credentials, rejected address); dead-letter now.
     #[error("{0}")]
     Permanent(String),
+    /// The vendor asked us to wait (HTTP 429 `Retry-After`); try again no sooner than that.
+    #[error("{0}")]
+    RetryAfter(String, std::time::Duration),
 }
 
 /// The contract every integration implements.
@@ -121,8 +141,26 @@ pub trait Notifier: Send + Sync + 'static {
     /// The name used in routing rules and on the incident page, e.g. `email`.
     fn name(&self) -> &str;
 
-    /// Performs one delivery. Called concurrently for different deliveries.
+    /// Performs one delivery. Called concurrently for different deliveries, but never for two
+    /// deliveries of one incident at once: those come in the order they were enqueued.
     fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
+
+    /// Whether this notifier takes an event that routing selected for it (a pager refuses
+    /// drills, a webhook applies its own event filter). Decided when the event is enqueued.
+    fn accepts(&self, _payload: &EventPayload) -> bool {
+        true
+    }
+
+    /// Where the delivery goes, in words for the incident page (a channel, a project, a host).
+    fn target(&self, _payload: &EventPayload) -> Option<String> {
+        None
+    }
+
+    /// The cheapest authenticated read the vendor offers, creating nothing: `Ok` with what it
+    /// proved (e.g. the bot's name), or the exact reason it failed.
+    fn probe(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async { Ok("nothing to check".to_string()) })
+    }
 }
 
 /// The notifiers of this process, by name.

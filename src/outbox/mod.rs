@@ -30,7 +30,7 @@ use crate::config::OutboxSettings;
 use crate::db::Db;
 use crate::db::models::{OutboxRow, outbox};
 use crate::domain::declaration::now_utc;
-use crate::notifiers::{Delivery, EventPayload, NotifyError, Registry};
+use crate::notifiers::{Delivery, EventPayload, NotifyError, RefStore, Registry};
 
 /// The worker and what it needs.
 pub struct Worker {
@@ -169,7 +169,9 @@ impl Worker {
                     id: row.id,
                     idempotency_key: row.idempotency_key.clone(),
                     attempt: row.attempts.max(1) as u32,
+                    incident_id: row.incident_id,
                     payload,
+                    store: RefStore::new(self.db.clone(), row.incident_id),
                 };
                 let call = AssertUnwindSafe(notifier.deliver(&delivery)).catch_unwind();
                 match tokio::time::timeout(ms(self.settings.delivery_timeout_ms), call).await {
@@ -215,8 +217,12 @@ impl Worker {
                     .await
             }
             Err(err) => {
-                let retry = matches!(err, NotifyError::Retryable(_)) && backoff::should_retry(attempts, max_attempts);
-                let wait = backoff::delay(attempts, base, max, rand::random::<f64>());
+                let retry = !matches!(err, NotifyError::Permanent(_)) && backoff::should_retry(attempts, max_attempts);
+                let wait = match &err {
+                    // The vendor said when; sooner would only be refused again.
+                    NotifyError::RetryAfter(_, after) => *after,
+                    _ => backoff::delay(attempts, base, max, rand::random::<f64>()),
+                };
                 let message = truncate(&err.to_string(), 2000);
                 if retry {
                     tracing::warn!(duration_ms, error.message = %message, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");

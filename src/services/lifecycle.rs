@@ -19,7 +19,7 @@ pub fn snapshot(state: &AppState, row: &IncidentRow, services: Vec<String>) -> I
         title: row.title.clone(),
         severity: row.severity.clone(),
         status: row.status.clone(),
-        services,
+        services: services.clone(),
         summary: row.summary.clone(),
         declared_by: Actor {
             name: row.declared_by_name.clone(),
@@ -29,6 +29,7 @@ pub fn snapshot(state: &AppState, row: &IncidentRow, services: Vec<String>) -> I
         drill: row.drill,
         declared_at: row.declared_at,
         url: state.incident_url(row.number),
+        bridge_url: state.settings.bridge_for(&services),
     }
 }
 
@@ -72,7 +73,7 @@ pub fn enqueue(
     let incident_id = incident_id_of(conn, snap.number)?;
     let rows = routes
         .into_iter()
-        .map(|r| {
+        .filter_map(|r| {
             let payload = EventPayload {
                 event,
                 at,
@@ -82,21 +83,34 @@ pub fn enqueue(
                 note: note.clone(),
                 email_to: r.email_to,
             };
-            Ok(NewOutboxRow {
+            let notifier = state.registry.get(&r.notifier);
+            if notifier.as_ref().is_some_and(|n| !n.accepts(&payload)) {
+                return None;
+            }
+            let target = notifier.and_then(|n| n.target(&payload));
+            Some(Ok(NewOutboxRow {
                 incident_id,
                 timeline_entry_id: Some(timeline_entry_id),
                 idempotency_key: format!("inc-{}-t{}-{}", snap.number, timeline_entry_id, r.notifier),
+                sequence_key: Some(format!("{incident_id}:{}", r.notifier)),
                 notifier: r.notifier,
                 event: event.as_str().into(),
-                payload: serde_json::to_string(&payload).map_err(|e| ServiceError::Conflict(e.to_string()))?,
+                payload: match serde_json::to_string(&payload) {
+                    Ok(p) => p,
+                    Err(e) => return Some(Err(ServiceError::Conflict(e.to_string()))),
+                },
                 state: "pending".into(),
                 attempts: 0,
                 next_attempt_at: at,
                 created_at: at,
                 updated_at: at,
-            })
+                target,
+            }))
         })
         .collect::<Result<Vec<_>, ServiceError>>()?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
     outbox::insert_many(conn, &rows)?;
     Ok(rows.len())
 }

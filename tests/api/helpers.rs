@@ -77,6 +77,8 @@ pub fn service(id: &str, name: &str, email_to: &[&str]) -> redbutton::config::Se
         description: String::new(),
         owners: vec![],
         email_to: email_to.iter().map(|e| e.to_string()).collect(),
+        responders: vec![],
+        conference_url: None,
     }
 }
 
@@ -142,6 +144,7 @@ impl TestApp {
         let state = app.state().clone();
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
+        redbutton::notifiers::http::install_crypto_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

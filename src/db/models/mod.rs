@@ -1,12 +1,14 @@
 //! Row types and the queries on them. Functions take `&mut DbConnection` so that services can
 //! compose several of them inside one transaction.
 
+pub mod external_ref;
 pub mod idempotency;
 pub mod incident;
 pub mod outbox;
 pub mod secret;
 pub mod timeline;
 
+pub use external_ref::ExternalRefRow;
 pub use idempotency::IdempotencyRecord;
 pub use incident::{IncidentFilter, IncidentRow, NewIncident};
 pub use outbox::{DeliveryState, NewOutboxRow, OutboxRow};

@@ -67,6 +67,8 @@ pub struct OutboxRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
+    pub sequence_key: Option<String>,
+    pub target: Option<String>,
 }
 
 /// A new outbox row.
@@ -84,6 +86,8 @@ pub struct NewOutboxRow {
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub sequence_key: Option<String>,
+    pub target: Option<String>,
 }
 
 /// Enqueues rows (inside the caller's transaction).
@@ -100,18 +104,25 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewOutboxRow]) -> QueryResul
 // taking the same row, and lease times come from the database's clock, so replicas whose clocks
 // disagree still agree on when a lease has expired. SQLite has one writer at a time (and one
 // process), so the same statement without the locking clause is already exclusive.
+// Rows sharing a `sequence_key` (one incident's deliveries to one integration) are handed out one
+// at a time in id order: a row waits while an earlier one is pending or leased, so a channel is
+// created before anything is posted in it. A dead row no longer holds the ones after it.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, \
      lease_until = (now() AT TIME ZONE 'UTC') + ($1 * interval '1 millisecond'), \
      lease_token = $2, updated_at = (now() AT TIME ZONE 'UTC') \
      WHERE id IN (SELECT id FROM outbox \
-        WHERE (state = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
-           OR (state = 'leased' AND lease_until <= (now() AT TIME ZONE 'UTC')) \
+        WHERE ((state = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
+           OR (state = 'leased' AND lease_until <= (now() AT TIME ZONE 'UTC'))) \
+          AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = outbox.sequence_key \
+              AND earlier.id < outbox.id AND earlier.state IN ('pending', 'leased')) \
         ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = ?1, \
      lease_token = ?2, updated_at = ?3 \
      WHERE id IN (SELECT id FROM outbox \
-        WHERE (state = 'pending' AND next_attempt_at <= ?3) OR (state = 'leased' AND lease_until <= ?3) \
+        WHERE ((state = 'pending' AND next_attempt_at <= ?3) OR (state = 'leased' AND lease_until <= ?3)) \
+          AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = outbox.sequence_key \
+              AND earlier.id < outbox.id AND earlier.state IN ('pending', 'leased')) \
         ORDER BY next_attempt_at, id LIMIT ?4) \
      RETURNING *";
 

@@ -1,0 +1,108 @@
+//! The per-incident memory an integration keeps between deliveries: ids of what it created
+//! outside, and markers for calls in flight. Backed by the `external_refs` table.
+
+use crate::db::Db;
+use crate::db::models::{ExternalRefRow, external_ref, outbox};
+use crate::domain::declaration::now_utc;
+
+use super::NotifyError;
+
+/// A stored reference: a value (an id, a key, a message ts) and maybe a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRef {
+    /// The value.
+    pub value: String,
+    /// A link a person can open, if any.
+    pub url: Option<String>,
+}
+
+/// Where an earlier delivery of the same incident stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    /// `pending`, `leased`, `done` or `dead`.
+    pub state: String,
+    /// Its last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Reads and writes one incident's references.
+#[derive(Clone)]
+pub struct RefStore {
+    db: Db,
+    incident_id: i64,
+}
+
+impl std::fmt::Debug for RefStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefStore")
+            .field("incident_id", &self.incident_id)
+            .finish()
+    }
+}
+
+fn db_error(e: crate::db::DbError) -> NotifyError {
+    NotifyError::Retryable(format!("could not reach our own database: {e}"))
+}
+
+impl RefStore {
+    /// The store of one incident.
+    pub fn new(db: Db, incident_id: i64) -> Self {
+        Self { db, incident_id }
+    }
+
+    /// Reads `integration`/`name`.
+    pub async fn get(&self, integration: &str, name: &str) -> Result<Option<StoredRef>, NotifyError> {
+        let (id, integration, name) = (self.incident_id, integration.to_string(), name.to_string());
+        let row = self
+            .db
+            .run(move |conn| external_ref::get(conn, id, &integration, &name))
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|r| StoredRef {
+            value: r.value,
+            url: r.url,
+        }))
+    }
+
+    /// Writes `integration`/`name`.
+    pub async fn put(&self, integration: &str, name: &str, value: &str, url: Option<&str>) -> Result<(), NotifyError> {
+        let row = ExternalRefRow {
+            incident_id: self.incident_id,
+            integration: integration.into(),
+            name: name.into(),
+            value: value.into(),
+            url: url.map(str::to_string),
+            updated_at: now_utc(),
+        };
+        self.db
+            .write(move |conn| external_ref::put(conn, &row).map_err(crate::db::DbError::from))
+            .await
+            .map_err(db_error)
+    }
+
+    /// Removes `integration`/`name`.
+    pub async fn delete(&self, integration: &str, name: &str) -> Result<(), NotifyError> {
+        let (id, integration, name) = (self.incident_id, integration.to_string(), name.to_string());
+        self.db
+            .write(move |conn| external_ref::delete(conn, id, &integration, &name).map_err(crate::db::DbError::from))
+            .await
+            .map_err(db_error)
+    }
+
+    /// The first delivery of this incident to `notifier` for `event`, if there is one.
+    pub async fn delivery_status(&self, notifier: &str, event: &str) -> Result<Option<DeliveryStatus>, NotifyError> {
+        let (id, notifier, event) = (self.incident_id, notifier.to_string(), event.to_string());
+        let rows = self
+            .db
+            .run(move |conn| outbox::list_for(conn, id))
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .find(|r| r.notifier == notifier && r.event == event)
+            .map(|r| DeliveryStatus {
+                state: r.state,
+                last_error: r.last_error,
+            }))
+    }
+}
