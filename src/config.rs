@@ -34,6 +34,10 @@ pub struct Settings {
     pub integrations: Integrations,
     /// Meeting links for incident calls.
     pub conference: ConferenceSettings,
+    /// Values for secret variables supplied in code (tests, embedders); looked up before the
+    /// process environment. Never read from the file.
+    #[serde(skip)]
+    pub secret_values: std::collections::BTreeMap<String, String>,
 }
 
 /// `[conference]`: the call responders join.
@@ -56,6 +60,7 @@ impl Default for Settings {
             outbox: OutboxSettings::default(),
             integrations: Integrations::default(),
             conference: ConferenceSettings::default(),
+            secret_values: Default::default(),
         }
     }
 }
@@ -439,6 +444,17 @@ impl Settings {
         v
     }
 
+    /// The value of a secret variable (trimmed, non-empty), from `secret_values` or the
+    /// environment. The one way secrets are read.
+    pub fn secret(&self, var: &str) -> Option<String> {
+        self.secret_values
+            .get(var)
+            .cloned()
+            .or_else(|| std::env::var(var).ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
     /// Every secret the configuration names: (config key, environment variable).
     pub fn secret_envs(&self) -> Vec<(String, String)> {
         let i = &self.integrations;
@@ -668,7 +684,7 @@ impl Settings {
     /// Checks that every secret the file names is present in the environment.
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
         for (key, var) in self.secret_envs() {
-            if std::env::var(&var).map(|v| v.is_empty()).unwrap_or(true) {
+            if self.secret(&var).is_none() {
                 return Err(bad(key, format!("environment variable {var} is not set")));
             }
         }

@@ -4,13 +4,12 @@
 use crate::config::{ConfigError, Settings, bad};
 use crate::notifiers::NotifyError;
 
-/// Reads a secret from the environment at start. `check_secrets` has already proved it is set;
-/// this is the one place the value is read.
-pub fn secret(var: &str) -> anyhow::Result<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-        _ => anyhow::bail!("environment variable {var} is not set"),
-    }
+/// Reads a secret at start. `check_secrets` has already proved it is set; this is the one place
+/// integrations read the value.
+pub fn secret(settings: &Settings, var: &str) -> anyhow::Result<String> {
+    settings
+        .secret(var)
+        .ok_or_else(|| anyhow::anyhow!("environment variable {var} is not set"))
 }
 
 /// Trims a configured base URL and refuses anything but http(s).

@@ -26,7 +26,8 @@ pub struct EmailNotifier {
 
 impl EmailNotifier {
     /// Builds the transport; the password is read from the environment variable the config names.
-    pub fn new(settings: &EmailSettings, timeout_ms: u64) -> anyhow::Result<Self> {
+    /// `password` is the value of `password_env`, read by the caller.
+    pub fn new(settings: &EmailSettings, password: Option<String>, timeout_ms: u64) -> anyhow::Result<Self> {
         let host = settings.host.as_str();
         let builder = match settings.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
@@ -38,12 +39,7 @@ impl EmailNotifier {
             (timeout_ms.saturating_mul(9) / 10).max(100),
         )));
         if let Some(user) = &settings.username {
-            let password = match &settings.password_env {
-                Some(var) => {
-                    std::env::var(var).map_err(|_| anyhow::anyhow!("environment variable {var} is not set"))?
-                }
-                None => String::new(),
-            };
+            let password = password.unwrap_or_default();
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         Ok(Self {

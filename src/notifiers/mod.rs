@@ -174,11 +174,15 @@ impl Registry {
     pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         let mut registry = Self::default();
         if let Some(email) = &settings.integrations.email {
+            let password = email.password_env.as_deref().and_then(|v| settings.secret(v));
             registry.add(Arc::new(email::EmailNotifier::new(
                 email,
+                password,
                 settings.outbox.delivery_timeout_ms,
             )?));
         }
+        // Each integration adds itself here (one block each, in this order):
+        // slack, jira, pagerduty, opsgenie, webhooks.
         Ok(registry)
     }
 
