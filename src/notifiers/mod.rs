@@ -94,6 +94,22 @@ pub struct EventPayload {
     /// Email recipients chosen by routing.
     #[serde(default)]
     pub email_to: Vec<String>,
+    /// For a notifier's extra step (see [`Notifier::extra_steps`]), which one; `None` for the
+    /// main delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+/// An extra delivery a notifier asks for besides the main one: its own row, run in its own
+/// order (it neither waits for nor holds up the notifier's other deliveries), maybe later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraStep {
+    /// Step name, passed back in [`EventPayload::step`].
+    pub name: String,
+    /// Run no sooner than this after the event.
+    pub delay: std::time::Duration,
+    /// What it does, for the incident page.
+    pub target: String,
 }
 
 /// One delivery attempt handed to a notifier.
@@ -134,6 +150,10 @@ pub enum NotifyError {
     /// The vendor asked us to wait (HTTP 429 `Retry-After`); try again no sooner than that.
     #[error("{0}")]
     RetryAfter(String, std::time::Duration),
+    /// Something this delivery needs is not there yet (another integration's ticket); try again
+    /// shortly without using up an attempt.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 /// The contract every integration implements.
@@ -154,6 +174,12 @@ pub trait Notifier: Send + Sync + 'static {
     /// Where the delivery goes, in words for the incident page (a channel, a project, a host).
     fn target(&self, _payload: &EventPayload) -> Option<String> {
         None
+    }
+
+    /// Extra deliveries to enqueue with the main one. `routed` names every notifier this event
+    /// goes to (so one integration can wait for another's result, e.g. a ticket to link).
+    fn extra_steps(&self, _payload: &EventPayload, _routed: &[String]) -> Vec<ExtraStep> {
+        Vec::new()
     }
 
     /// The cheapest authenticated read the vendor offers, creating nothing: `Ok` with what it

@@ -89,6 +89,22 @@ impl RefStore {
             .map_err(db_error)
     }
 
+    /// The incident's status now (not when the event happened).
+    pub async fn incident_status(&self) -> Result<Option<String>, NotifyError> {
+        use diesel::prelude::*;
+        let id = self.incident_id;
+        self.db
+            .run(move |conn| {
+                crate::db::schema::incidents::table
+                    .find(id)
+                    .select(crate::db::schema::incidents::status)
+                    .first::<String>(conn)
+                    .optional()
+            })
+            .await
+            .map_err(db_error)
+    }
+
     /// The first delivery of this incident to `notifier` for `event`, if there is one.
     pub async fn delivery_status(&self, notifier: &str, event: &str) -> Result<Option<DeliveryStatus>, NotifyError> {
         let (id, notifier, event) = (self.incident_id, notifier.to_string(), event.to_string());

@@ -218,13 +218,19 @@ impl Worker {
             }
             Err(err) => {
                 let retry = !matches!(err, NotifyError::Permanent(_)) && backoff::should_retry(attempts, max_attempts);
+                let waiting = matches!(err, NotifyError::Waiting(_));
+                let retry = retry || waiting;
                 let wait = match &err {
                     // The vendor said when; sooner would only be refused again.
                     NotifyError::RetryAfter(_, after) => *after,
+                    // Not a failure: look again soon, without spending an attempt.
+                    NotifyError::Waiting(_) => base.min(Duration::from_secs(1)),
                     _ => backoff::delay(attempts, base, max, rand::random::<f64>()),
                 };
                 let message = truncate(&err.to_string(), 2000);
-                if retry {
+                if waiting {
+                    tracing::info!(duration_ms, reason = %message, "delivery waiting");
+                } else if retry {
                     tracing::warn!(duration_ms, error.message = %message, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
                 } else {
                     tracing::error!(duration_ms, error.message = %message, "delivery failed; dead-lettered");
@@ -233,7 +239,8 @@ impl Worker {
                     .write(move |conn| {
                         let now = now_utc();
                         let retry_at = retry.then(|| after(now, wait));
-                        outbox::mark_failed(conn, id, &token, &message, retry_at, now).map_err(crate::db::DbError::from)
+                        outbox::mark_failed(conn, id, &token, &message, retry_at, waiting, now)
+                            .map_err(crate::db::DbError::from)
                     })
                     .await
             }

@@ -8,7 +8,7 @@ use crate::db::DbConnection;
 use crate::db::models::{IncidentRow, NewOutboxRow, NewTimelineEntry, incident, outbox, timeline};
 use crate::domain::declaration::{SUMMARY_MAX_CHARS, now_utc, parse_severity};
 use crate::domain::{Actor, EventKind, Status, check_transition};
-use crate::notifiers::{Change, EventPayload, IncidentSnapshot};
+use crate::notifiers::{Change, EventPayload, ExtraStep, IncidentSnapshot};
 use crate::routing::{RouteQuery, route};
 use crate::state::AppState;
 
@@ -71,43 +71,63 @@ pub fn enqueue(
         return Ok(0);
     }
     let incident_id = incident_id_of(conn, snap.number)?;
-    let rows = routes
-        .into_iter()
-        .filter_map(|r| {
-            let payload = EventPayload {
-                event,
-                at,
-                actor: actor.clone(),
-                incident: snap.clone(),
-                change: change.clone(),
-                note: note.clone(),
-                email_to: r.email_to,
+    let routed: Vec<String> = routes.iter().map(|r| r.notifier.clone()).collect();
+    let mut rows = Vec::new();
+    for r in routes {
+        let payload = EventPayload {
+            event,
+            at,
+            actor: actor.clone(),
+            incident: snap.clone(),
+            change: change.clone(),
+            note: note.clone(),
+            email_to: r.email_to,
+            step: None,
+        };
+        let notifier = state.registry.get(&r.notifier);
+        if notifier.as_ref().is_some_and(|n| !n.accepts(&payload)) {
+            continue;
+        }
+        let key = format!("inc-{}-t{}-{}", snap.number, timeline_entry_id, r.notifier);
+        let row = |step: Option<&ExtraStep>, payload: &EventPayload| -> Result<NewOutboxRow, ServiceError> {
+            let (key, sequence, due, target) = match step {
+                None => (
+                    key.clone(),
+                    format!("{incident_id}:{}", r.notifier),
+                    at,
+                    notifier.as_ref().and_then(|n| n.target(payload)),
+                ),
+                Some(s) => (
+                    format!("{key}-{}", s.name),
+                    format!("{incident_id}:{}:{}", r.notifier, s.name),
+                    at + chrono::Duration::from_std(s.delay).unwrap_or(chrono::Duration::zero()),
+                    Some(s.target.clone()),
+                ),
             };
-            let notifier = state.registry.get(&r.notifier);
-            if notifier.as_ref().is_some_and(|n| !n.accepts(&payload)) {
-                return None;
-            }
-            let target = notifier.and_then(|n| n.target(&payload));
-            Some(Ok(NewOutboxRow {
+            Ok(NewOutboxRow {
                 incident_id,
                 timeline_entry_id: Some(timeline_entry_id),
-                idempotency_key: format!("inc-{}-t{}-{}", snap.number, timeline_entry_id, r.notifier),
-                sequence_key: Some(format!("{incident_id}:{}", r.notifier)),
-                notifier: r.notifier,
+                idempotency_key: key,
+                sequence_key: Some(sequence),
+                notifier: r.notifier.clone(),
                 event: event.as_str().into(),
-                payload: match serde_json::to_string(&payload) {
-                    Ok(p) => p,
-                    Err(e) => return Some(Err(ServiceError::Conflict(e.to_string()))),
-                },
+                payload: serde_json::to_string(payload).map_err(|e| ServiceError::Conflict(e.to_string()))?,
                 state: "pending".into(),
                 attempts: 0,
-                next_attempt_at: at,
+                next_attempt_at: due,
                 created_at: at,
                 updated_at: at,
                 target,
-            }))
-        })
-        .collect::<Result<Vec<_>, ServiceError>>()?;
+            })
+        };
+        rows.push(row(None, &payload)?);
+        let extra = notifier.as_ref().map(|n| n.extra_steps(&payload, &routed)).unwrap_or_default();
+        for step in &extra {
+            let mut p = payload.clone();
+            p.step = Some(step.name.clone());
+            rows.push(row(Some(step), &p)?);
+        }
+    }
     if rows.is_empty() {
         return Ok(0);
     }

@@ -174,12 +174,14 @@ pub fn mark_done(
 }
 
 /// Records a failed attempt on a held row: back to pending at `retry_at`, or dead when `None`.
+/// `uncount` gives the attempt back (the delivery was only waiting for something).
 pub fn mark_failed(
     conn: &mut DbConnection,
     id: i64,
     token: &str,
     error: &str,
     retry_at: Option<NaiveDateTime>,
+    uncount: bool,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let target = outbox::table
@@ -195,6 +197,7 @@ pub fn mark_failed(
             outbox::state.eq(state),
             outbox::next_attempt_at.eq(next),
             outbox::last_error.eq(Some(error)),
+            outbox::attempts.eq(outbox::attempts - if uncount { 1 } else { 0 }),
             outbox::updated_at.eq(now),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::lease_token.eq(None::<String>),
