@@ -209,6 +209,9 @@ impl Registry {
         }
         // Each integration adds itself here (one block each, in this order):
         // slack, jira, pagerduty, opsgenie, webhooks.
+        if let Some(slack) = &settings.integrations.slack {
+            registry.add(slack::build(slack, settings)?);
+        }
         Ok(registry)
     }
 

@@ -97,3 +97,1066 @@ impl SlackSettings {
         vec![("integrations.slack.token_env".to_string(), self.token_env.clone())]
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The notifier
+// ---------------------------------------------------------------------------------------------
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::http::{self, SendError};
+use super::{Delivered, Delivery, EventPayload, ExtraStep, IncidentSnapshot, Notifier, NotifyError, RefStore};
+use crate::domain::{EventKind, Status};
+
+/// The name used in routing and on the incident page.
+pub const NAME: &str = "slack";
+
+/// Longest channel name Slack accepts.
+pub const CHANNEL_NAME_MAX: usize = 80;
+
+/// Builds an incident channel name: `<prefix>-<number>-<slug of title>`, lowercase letters,
+/// digits and hyphens only, at most 80 characters, with `-<n>` appended for the n-th try when
+/// the name is taken.
+pub fn channel_name(prefix: &str, number: i64, title: &str, attempt: u32) -> String {
+    let head = format!("{prefix}-{number}");
+    let tail = if attempt > 1 {
+        format!("-{attempt}")
+    } else {
+        String::new()
+    };
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let room = CHANNEL_NAME_MAX.saturating_sub(head.len() + tail.len() + 1);
+    let slug: &str = slug.trim_matches('-');
+    let slug = slug[..slug.len().min(room)].trim_end_matches('-');
+    let mut name = head;
+    if !slug.is_empty() {
+        name.push('-');
+        name.push_str(slug);
+    }
+    name.push_str(&tail);
+    name.truncate(CHANNEL_NAME_MAX);
+    name
+}
+
+/// Escapes text for Slack's mrkdwn, so a title can never mention `@channel` or fake a link.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('\u{2026}');
+    s
+}
+
+fn status_label(raw: &str) -> String {
+    Status::parse(raw)
+        .map(|s| s.label().to_string())
+        .unwrap_or_else(|| raw.to_string())
+}
+
+/// A Slack answer with `ok: false`, or a transport failure.
+#[derive(Debug)]
+enum CallError {
+    Api {
+        method: String,
+        code: String,
+        needed: Option<String>,
+    },
+    Transport(NotifyError, bool),
+}
+
+impl CallError {
+    fn code(&self) -> Option<&str> {
+        match self {
+            CallError::Api { code, .. } => Some(code),
+            CallError::Transport(..) => None,
+        }
+    }
+
+    /// Whether the request may have reached Slack (so a create may have happened).
+    fn maybe_sent(&self) -> bool {
+        match self {
+            CallError::Api { .. } => true,
+            CallError::Transport(_, sent) => *sent,
+        }
+    }
+}
+
+impl From<CallError> for NotifyError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Transport(n, _) => n,
+            CallError::Api { method, code, needed } => classify(&method, &code, needed.as_deref()),
+        }
+    }
+}
+
+/// Reads Slack's `error` codes: transient ones retry, the rest will fail the same way again.
+pub fn classify(method: &str, code: &str, needed: Option<&str>) -> NotifyError {
+    match code {
+        "ratelimited" | "rate_limited" => {
+            NotifyError::RetryAfter(format!("Slack {method}: rate limited"), Duration::from_secs(30))
+        }
+        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "team_added_to_org" => {
+            NotifyError::Retryable(format!("Slack {method}: {code} (a problem on Slack's side)"))
+        }
+        "missing_scope" => NotifyError::Permanent(format!(
+            "Slack {method}: missing_scope: the bot token needs the {} scope; add it to the Slack app and reinstall",
+            needed.unwrap_or("(unnamed)")
+        )),
+        "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive" => {
+            NotifyError::Permanent(format!("Slack {method}: {code}: the bot token is not valid"))
+        }
+        "channel_not_found" => NotifyError::Permanent(format!(
+            "Slack {method}: channel_not_found: the channel does not exist or the bot cannot see it"
+        )),
+        "not_in_channel" => NotifyError::Permanent(format!(
+            "Slack {method}: not_in_channel: invite the bot to the channel (/invite @yourbot)"
+        )),
+        other => NotifyError::Permanent(format!("Slack {method}: {other}")),
+    }
+}
+
+/// The bot's identity, from `auth.test`.
+#[derive(Debug, Clone)]
+struct BotIdentity {
+    user_id: String,
+}
+
+/// Posts to Slack.
+pub struct SlackNotifier {
+    settings: SlackSettings,
+    base: String,
+    token: String,
+    client: reqwest::Client,
+    services: Vec<crate::config::Service>,
+    users: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    bot: tokio::sync::OnceCell<BotIdentity>,
+}
+
+const USER_CACHE_HIT: Duration = Duration::from_secs(3600);
+const USER_CACHE_MISS: Duration = Duration::from_secs(600);
+
+impl SlackNotifier {
+    /// Builds it from the settings; the token is read here.
+    pub fn new(slack: &SlackSettings, settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            settings: slack.clone(),
+            base: slack.base_url.trim_end_matches('/').to_string(),
+            token: super::common::secret(settings, &slack.token_env)?,
+            client: http::client(Duration::from_millis(
+                (settings.outbox.delivery_timeout_ms / 3).clamp(1_000, 10_000),
+            ))?,
+            services: settings.services.clone(),
+            users: Mutex::new(HashMap::new()),
+            bot: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn finish(&self, method: &str, answer: Result<http::Answer, SendError>) -> Result<Value, CallError> {
+        let answer = answer.map_err(|e| {
+            let sent = matches!(e, SendError::Unknown(_));
+            CallError::Transport(e.into_notify(), sent)
+        })?;
+        if !answer.status.is_success() {
+            let vendor = format!("Slack {method}");
+            return Err(CallError::Transport(http::status_error(&vendor, &answer), true));
+        }
+        let body: Value = answer
+            .json(&format!("Slack {method}"))
+            .map_err(|e| CallError::Transport(e, true))?;
+        if body.get("ok").and_then(Value::as_bool) == Some(true) {
+            return Ok(body);
+        }
+        let code = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown_error")
+            .to_string();
+        let needed = body.get("needed").and_then(Value::as_str).map(str::to_string);
+        Err(CallError::Api {
+            method: method.to_string(),
+            code,
+            needed,
+        })
+    }
+
+    /// A JSON POST to a Web API method.
+    async fn call(&self, method: &str, body: Value) -> Result<Value, CallError> {
+        let request = self
+            .client
+            .post(format!("{}/{method}", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body.to_string());
+        let answer = http::send(request, &format!("Slack {method}")).await;
+        self.finish(method, answer).await
+    }
+
+    /// A GET with query parameters (for the read methods that take no JSON).
+    async fn read(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, CallError> {
+        let url = reqwest::Url::parse_with_params(&format!("{}/{method}", self.base), query).map_err(|e| {
+            CallError::Transport(
+                NotifyError::Permanent(format!("Slack base_url is not usable: {e}")),
+                false,
+            )
+        })?;
+        let request = self.client.get(url).bearer_auth(&self.token);
+        let answer = http::send(request, &format!("Slack {method}")).await;
+        self.finish(method, answer).await
+    }
+
+    async fn bot(&self) -> Result<&BotIdentity, NotifyError> {
+        self.bot
+            .get_or_try_init(|| async {
+                let me = self.call("auth.test", json!({})).await?;
+                Ok::<_, NotifyError>(BotIdentity {
+                    user_id: me
+                        .get("user_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                })
+            })
+            .await
+    }
+
+    /// Slack user id for an email, cached (misses for a shorter time).
+    async fn user_id(&self, email: &str) -> Result<Option<String>, NotifyError> {
+        let email = email.to_ascii_lowercase();
+        if let Ok(cache) = self.users.lock()
+            && let Some((id, at)) = cache.get(&email)
+        {
+            let ttl = if id.is_some() { USER_CACHE_HIT } else { USER_CACHE_MISS };
+            if at.elapsed() < ttl {
+                return Ok(id.clone());
+            }
+        }
+        let found = match self.read("users.lookupByEmail", &[("email", &email)]).await {
+            Ok(v) => v.pointer("/user/id").and_then(Value::as_str).map(str::to_string),
+            Err(e) if e.code() == Some("users_not_found") => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(mut cache) = self.users.lock() {
+            cache.insert(email, (found.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+
+    fn channel_prefix(&self, snap: &IncidentSnapshot) -> &str {
+        if snap.drill {
+            &self.settings.drill_channel_prefix
+        } else {
+            &self.settings.channel_prefix
+        }
+    }
+
+    fn announce_channel(&self, snap: &IncidentSnapshot) -> Option<&str> {
+        if snap.drill {
+            self.settings.drill_announce_channel.as_deref()
+        } else {
+            self.settings.announce_channel.as_deref()
+        }
+    }
+
+    fn channel_link(id: &str) -> String {
+        format!("https://slack.com/app_redirect?channel={id}")
+    }
+
+    // -- the steps of a declaration --------------------------------------------------------
+
+    /// Creates the incident channel, or finds the one an interrupted attempt created.
+    async fn ensure_channel(&self, d: &Delivery) -> Result<String, NotifyError> {
+        let store = &d.store;
+        if let Some(c) = store.get(NAME, "channel").await? {
+            return Ok(c.value);
+        }
+        let snap = &d.payload.incident;
+        // A name recorded by an attempt that never learned the answer: the channel may exist.
+        let pending = store.get(NAME, "channel_pending").await?.map(|r| r.value);
+        for attempt in 1..=20u32 {
+            let name = channel_name(self.channel_prefix(snap), snap.number, &snap.title, attempt);
+            store.put(NAME, "channel_pending", &name, None).await?;
+            let created = self
+                .call(
+                    "conversations.create",
+                    json!({ "name": name, "is_private": self.settings.private_channels }),
+                )
+                .await;
+            let id = match created {
+                Ok(v) => v.pointer("/channel/id").and_then(Value::as_str).map(str::to_string),
+                Err(e) if e.code() == Some("name_taken") => {
+                    if pending.as_deref() == Some(name.as_str())
+                        && let Some(id) = self.find_own_channel(&name).await?
+                    {
+                        Some(id)
+                    } else {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    if !e.maybe_sent() {
+                        store.delete(NAME, "channel_pending").await?;
+                    }
+                    return Err(e.into());
+                }
+            };
+            let Some(id) = id else {
+                return Err(NotifyError::Retryable(
+                    "Slack conversations.create answered ok without a channel id".into(),
+                ));
+            };
+            store.put(NAME, "channel", &id, Some(&Self::channel_link(&id))).await?;
+            store.put(NAME, "channel_name", &name, None).await?;
+            store.delete(NAME, "channel_pending").await?;
+            return Ok(id);
+        }
+        Err(NotifyError::Permanent(
+            "Slack: twenty channel names for this incident are all taken".into(),
+        ))
+    }
+
+    /// Finds a channel by name that this bot created (crash recovery only).
+    async fn find_own_channel(&self, name: &str) -> Result<Option<String>, NotifyError> {
+        let bot = self.bot().await?.user_id.clone();
+        let mut cursor = String::new();
+        for _ in 0..50 {
+            let mut q = vec![
+                ("types", "public_channel,private_channel"),
+                ("exclude_archived", "true"),
+                ("limit", "200"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let page = self.read("conversations.list", &q).await?;
+            for c in page.get("channels").and_then(Value::as_array).into_iter().flatten() {
+                if c.get("name").and_then(Value::as_str) == Some(name)
+                    && c.get("creator").and_then(Value::as_str) == Some(bot.as_str())
+                {
+                    return Ok(c.get("id").and_then(Value::as_str).map(str::to_string));
+                }
+            }
+            cursor = page
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Posts a message once: a marker goes down before the call, and an attempt that finds the
+    /// marker looks in the channel's recent history for the message (by its metadata key) first.
+    async fn post_once(
+        &self,
+        store: &RefStore,
+        ref_name: &str,
+        channel: &str,
+        key: &str,
+        text: String,
+        blocks: Value,
+    ) -> Result<String, NotifyError> {
+        if let Some(done) = store.get(NAME, ref_name).await? {
+            return Ok(done.value);
+        }
+        let pending = format!("{ref_name}_pending");
+        if store.get(NAME, &pending).await?.is_some()
+            && let Some(ts) = self.find_posted(channel, key).await?
+        {
+            store.put(NAME, ref_name, &ts, None).await?;
+            store.delete(NAME, &pending).await?;
+            return Ok(ts);
+        }
+        store.put(NAME, &pending, key, None).await?;
+        let posted = self
+            .call(
+                "chat.postMessage",
+                json!({
+                    "channel": channel,
+                    "text": text,
+                    "blocks": blocks,
+                    "unfurl_links": false,
+                    "metadata": { "event_type": "redbutton_post", "event_payload": { "key": key } },
+                }),
+            )
+            .await;
+        let v = match posted {
+            Ok(v) => v,
+            Err(e) => {
+                if !e.maybe_sent() {
+                    store.delete(NAME, &pending).await?;
+                }
+                return Err(e.into());
+            }
+        };
+        let ts = v
+            .get("ts")
+            .and_then(Value::as_str)
+            .ok_or_else(|| NotifyError::Retryable("Slack chat.postMessage answered ok without a ts".into()))?
+            .to_string();
+        store.put(NAME, ref_name, &ts, None).await?;
+        store.delete(NAME, &pending).await?;
+        Ok(ts)
+    }
+
+    /// Looks for a message we posted with this metadata key among the channel's recent ones.
+    async fn find_posted(&self, channel: &str, key: &str) -> Result<Option<String>, NotifyError> {
+        let history = self
+            .read(
+                "conversations.history",
+                &[("channel", channel), ("limit", "100"), ("include_all_metadata", "true")],
+            )
+            .await?;
+        Ok(history
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|m| m.pointer("/metadata/event_payload/key").and_then(Value::as_str) == Some(key))
+            .and_then(|m| m.get("ts").and_then(Value::as_str))
+            .map(str::to_string))
+    }
+
+    /// Adds a link bookmark once (same marker-then-look pattern, looking in `bookmarks.list`).
+    async fn bookmark_once(
+        &self,
+        store: &RefStore,
+        ref_name: &str,
+        channel: &str,
+        title: &str,
+        link: &str,
+        emoji: &str,
+    ) -> Result<(), NotifyError> {
+        if store.get(NAME, ref_name).await?.is_some() {
+            return Ok(());
+        }
+        let pending = format!("{ref_name}_pending");
+        if store.get(NAME, &pending).await?.is_some() {
+            let list = self.read("bookmarks.list", &[("channel_id", channel)]).await?;
+            let found = list
+                .get("bookmarks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|b| b.get("link").and_then(Value::as_str) == Some(link))
+                .and_then(|b| b.get("id").and_then(Value::as_str))
+                .map(str::to_string);
+            if let Some(id) = found {
+                store.put(NAME, ref_name, &id, Some(link)).await?;
+                store.delete(NAME, &pending).await?;
+                return Ok(());
+            }
+        }
+        store.put(NAME, &pending, link, None).await?;
+        let added = self
+            .call(
+                "bookmarks.add",
+                json!({ "channel_id": channel, "title": title, "type": "link", "link": link, "emoji": emoji }),
+            )
+            .await;
+        match added {
+            Ok(v) => {
+                let id = v
+                    .pointer("/bookmark/id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("added")
+                    .to_string();
+                store.put(NAME, ref_name, &id, Some(link)).await?;
+                store.delete(NAME, &pending).await?;
+                Ok(())
+            }
+            Err(e) => {
+                if !e.maybe_sent() {
+                    store.delete(NAME, &pending).await?;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn invite(&self, channel: &str, emails: &[String]) -> Result<(), NotifyError> {
+        let mut ids = Vec::new();
+        for e in emails {
+            if let Some(id) = self.user_id(e).await?
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let users = ids.join(",");
+        match self
+            .call(
+                "conversations.invite",
+                json!({ "channel": channel, "users": users, "force": true }),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already there, or the bot itself: the goal (they are in the channel) is met.
+            Err(e) if matches!(e.code(), Some("already_in_channel" | "cant_invite_self")) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn people_for(&self, snap: &IncidentSnapshot) -> Vec<String> {
+        let mut people = vec![snap.declared_by.email.clone()];
+        if let Some(lead) = &snap.lead {
+            people.push(lead.email.clone());
+        }
+        for s in self.services.iter().filter(|s| snap.services.contains(&s.id)) {
+            people.extend(s.responders.iter().cloned());
+        }
+        people.retain(|e| e.contains('@'));
+        people.sort();
+        people.dedup();
+        people
+    }
+
+    async fn set_topic(&self, channel: &str, snap: &IncidentSnapshot) -> Result<(), NotifyError> {
+        let topic = cut(&topic_text(snap), 250);
+        self.call("conversations.setTopic", json!({ "channel": channel, "topic": topic }))
+            .await?;
+        Ok(())
+    }
+
+    async fn post_summary(&self, d: &Delivery, channel: &str) -> Result<(), NotifyError> {
+        let snap = &d.payload.incident;
+        let (text, blocks) = summary_message(snap);
+        let key = format!("{}-summary", d.idempotency_key);
+        let ts = self.post_once(&d.store, "summary", channel, &key, text, blocks).await?;
+        if d.store.get(NAME, "summary_pinned").await?.is_none() {
+            match self
+                .call("pins.add", json!({ "channel": channel, "timestamp": ts }))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("already_pinned") => {}
+                Err(e) => return Err(e.into()),
+            }
+            d.store.put(NAME, "summary_pinned", &ts, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn bookmarks(&self, d: &Delivery, channel: &str) -> Result<(), NotifyError> {
+        let snap = &d.payload.incident;
+        self.bookmark_once(
+            &d.store,
+            "bookmark_incident",
+            channel,
+            &format!("{} in Big Red Button", snap.reference()),
+            &snap.url,
+            ":rotating_light:",
+        )
+        .await?;
+        if let Some(bridge) = &snap.bridge_url {
+            self.bookmark_once(
+                &d.store,
+                "bookmark_bridge",
+                channel,
+                "Incident call",
+                bridge,
+                ":telephone_receiver:",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn announce(&self, d: &Delivery, channel: &str) -> Result<(), NotifyError> {
+        let snap = &d.payload.incident;
+        let Some(central) = self.announce_channel(snap) else {
+            return Ok(());
+        };
+        let (text, blocks) = announcement(snap, Some(channel));
+        let key = format!("{}-announcement", d.idempotency_key);
+        self.post_once(&d.store, "announcement", central, &key, text, blocks)
+            .await?;
+        d.store.put(NAME, "announcement_channel", central, None).await?;
+        Ok(())
+    }
+
+    async fn on_declared(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
+        let channel = self.ensure_channel(d).await?;
+        let snap = &d.payload.incident;
+        // The channel exists; the rest do not depend on one another, so they run together.
+        let people = self.people_for(snap);
+        let (invited, topic, summary, marks, announced) = futures_util::join!(
+            self.invite(&channel, &people),
+            self.set_topic(&channel, snap),
+            self.post_summary(d, &channel),
+            self.bookmarks(d, &channel),
+            self.announce(d, &channel),
+        );
+        first_error([invited, topic, summary, marks, announced])?;
+        Ok(Delivered {
+            external_id: Some(channel.clone()),
+            external_url: Some(Self::channel_link(&channel)),
+        })
+    }
+
+    /// The channel created by the declaration, or why there is none.
+    async fn existing_channel(&self, store: &RefStore) -> Result<String, NotifyError> {
+        if let Some(c) = store.get(NAME, "channel").await? {
+            return Ok(c.value);
+        }
+        match store.delivery_status(NAME, EventKind::Declared.as_str()).await? {
+            Some(s) if s.state == "dead" => Err(NotifyError::Permanent(format!(
+                "the incident channel was never created ({}); retry the Slack declaration first",
+                s.last_error.unwrap_or_default()
+            ))),
+            Some(_) => Err(NotifyError::Waiting("waiting for the incident channel".into())),
+            None => Err(NotifyError::Permanent(
+                "this incident has no Slack channel (it was declared before Slack was set up)".into(),
+            )),
+        }
+    }
+
+    async fn on_change(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
+        let channel = self.existing_channel(&d.store).await?;
+        let p = &d.payload;
+        let snap = &p.incident;
+        let (text, blocks) = change_message(p);
+        let ref_name = format!("post:{}", d.idempotency_key);
+        let ts = self
+            .post_once(&d.store, &ref_name, &channel, &d.idempotency_key, text, blocks)
+            .await?;
+        let mut jobs: Vec<BoxFuture<'_, Result<(), NotifyError>>> = Vec::new();
+        if matches!(
+            p.event,
+            EventKind::StatusChanged | EventKind::SeverityChanged | EventKind::LeadChanged
+        ) {
+            jobs.push(Box::pin(self.set_topic(&channel, snap)));
+            jobs.push(Box::pin(self.update_announcement(d, &channel)));
+        }
+        if p.event == EventKind::LeadChanged
+            && let Some(lead) = &snap.lead
+        {
+            let lead = vec![lead.email.clone()];
+            let channel = &channel;
+            jobs.push(Box::pin(async move { self.invite(channel, &lead).await }));
+        }
+        first_error(futures_util::future::join_all(jobs).await)?;
+        Ok(Delivered {
+            external_id: Some(ts),
+            external_url: Some(Self::channel_link(&channel)),
+        })
+    }
+
+    async fn update_announcement(&self, d: &Delivery, channel: &str) -> Result<(), NotifyError> {
+        let (Some(ts), Some(central)) = (
+            d.store.get(NAME, "announcement").await?,
+            d.store.get(NAME, "announcement_channel").await?,
+        ) else {
+            return Ok(());
+        };
+        let (text, blocks) = announcement(&d.payload.incident, Some(channel));
+        self.call(
+            "chat.update",
+            json!({ "channel": central.value, "ts": ts.value, "text": text, "blocks": blocks }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Bookmarks the Jira ticket once the Jira integration has created it.
+    async fn bookmark_ticket(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
+        let channel = self.existing_channel(&d.store).await?;
+        let Some(ticket) = d.store.get("jira", "issue").await? else {
+            return match d.store.delivery_status("jira", EventKind::Declared.as_str()).await? {
+                Some(s) if s.state == "dead" => Err(NotifyError::Permanent(format!(
+                    "no Jira ticket to bookmark: creating it failed ({})",
+                    s.last_error.unwrap_or_default()
+                ))),
+                Some(_) => Err(NotifyError::Waiting("waiting for the Jira ticket".into())),
+                None => Err(NotifyError::Permanent(
+                    "no Jira ticket is being created for this incident".into(),
+                )),
+            };
+        };
+        let link = ticket.url.clone().unwrap_or_default();
+        if link.is_empty() {
+            return Err(NotifyError::Permanent("the Jira ticket has no link to bookmark".into()));
+        }
+        self.bookmark_once(
+            &d.store,
+            "bookmark_ticket",
+            &channel,
+            &format!("Jira {}", ticket.value),
+            &link,
+            ":ticket:",
+        )
+        .await?;
+        Ok(Delivered {
+            external_id: Some(ticket.value),
+            external_url: Some(link),
+        })
+    }
+
+    /// Archives the channel, unless the incident was reopened meanwhile.
+    async fn archive(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
+        let channel = self.existing_channel(&d.store).await?;
+        if d.store.incident_status().await?.as_deref() != Some(Status::Resolved.as_str()) {
+            return Ok(Delivered::default());
+        }
+        match self.call("conversations.archive", json!({ "channel": channel })).await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("already_archived") => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Delivered {
+            external_id: Some(channel.clone()),
+            external_url: Some(Self::channel_link(&channel)),
+        })
+    }
+}
+
+/// The most telling error of several: one that will not heal first, then a wait the vendor asked
+/// for, then any other.
+fn first_error(results: impl IntoIterator<Item = Result<(), NotifyError>>) -> Result<(), NotifyError> {
+    let errors: Vec<NotifyError> = results.into_iter().filter_map(Result::err).collect();
+    let pick = errors
+        .iter()
+        .find(|e| matches!(e, NotifyError::Permanent(_)))
+        .or_else(|| errors.iter().find(|e| matches!(e, NotifyError::RetryAfter(..))))
+        .or_else(|| errors.first());
+    match pick {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
+    }
+}
+
+fn facts(snap: &IncidentSnapshot) -> String {
+    let lead = snap.lead.as_ref().map(|l| l.name.as_str()).unwrap_or("nobody yet");
+    format!(
+        "{} \u{b7} {} \u{b7} Lead: {}",
+        snap.severity,
+        status_label(&snap.status),
+        lead
+    )
+}
+
+fn topic_text(snap: &IncidentSnapshot) -> String {
+    let drill = if snap.drill { "DRILL \u{b7} " } else { "" };
+    format!("{drill}{} \u{b7} {}", facts(snap), snap.url)
+}
+
+fn incident_button(snap: &IncidentSnapshot) -> Value {
+    json!({ "type": "button", "text": { "type": "plain_text", "text": "Open the incident" }, "url": snap.url })
+}
+
+fn link_buttons(snap: &IncidentSnapshot) -> Value {
+    let mut buttons = vec![incident_button(snap)];
+    if let Some(bridge) = &snap.bridge_url {
+        buttons.push(
+            json!({ "type": "button", "text": { "type": "plain_text", "text": "Join the call" }, "url": bridge }),
+        );
+    }
+    json!({ "type": "actions", "elements": buttons })
+}
+
+/// The summary posted (and pinned) in the incident channel: Block Kit and a plain fallback.
+pub fn summary_message(snap: &IncidentSnapshot) -> (String, Value) {
+    let drill = if snap.drill { "[DRILL] " } else { "" };
+    let services = if snap.services.is_empty() {
+        "none named".to_string()
+    } else {
+        snap.services.join(", ")
+    };
+    let lead = snap
+        .lead
+        .as_ref()
+        .map(|l| l.name.clone())
+        .unwrap_or_else(|| "nobody yet".into());
+    let summary = if snap.summary.trim().is_empty() {
+        "_No summary yet._".to_string()
+    } else {
+        escape(&cut(&snap.summary, 2800))
+    };
+    let mut text = format!(
+        "{drill}{}: {} ({}, {}). Declared by {}. Lead: {}. {}",
+        snap.reference(),
+        snap.title,
+        snap.severity,
+        status_label(&snap.status),
+        snap.declared_by.name,
+        lead,
+        snap.url
+    );
+    if let Some(bridge) = &snap.bridge_url {
+        text.push_str(&format!(" Call: {bridge}"));
+    }
+    let blocks = json!([
+        { "type": "header", "text": { "type": "plain_text", "text": cut(&format!("{drill}{}: {}", snap.reference(), snap.title), 150) } },
+        { "type": "section", "fields": [
+            { "type": "mrkdwn", "text": format!("*Severity*\n{}", escape(&snap.severity)) },
+            { "type": "mrkdwn", "text": format!("*Status*\n{}", status_label(&snap.status)) },
+            { "type": "mrkdwn", "text": format!("*Lead*\n{}", escape(&lead)) },
+            { "type": "mrkdwn", "text": format!("*Services*\n{}", escape(&services)) },
+        ] },
+        { "type": "section", "text": { "type": "mrkdwn", "text": summary } },
+        { "type": "context", "elements": [ { "type": "mrkdwn", "text": format!("Declared by {}", escape(&snap.declared_by.name)) } ] },
+        link_buttons(snap),
+    ]);
+    (text, blocks)
+}
+
+/// The announcement in the central channel, kept current with `chat.update`.
+pub fn announcement(snap: &IncidentSnapshot, channel: Option<&str>) -> (String, Value) {
+    let drill = if snap.drill { "[DRILL] " } else { "" };
+    let mark = if snap.status == Status::Resolved.as_str() {
+        ":large_green_circle:"
+    } else {
+        ":red_circle:"
+    };
+    let channel_text = channel.map(|c| format!(" \u{b7} <#{c}>")).unwrap_or_default();
+    let text = format!("{drill}{}: {} \u{2014} {}", snap.reference(), snap.title, facts(snap));
+    let blocks = json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": format!(
+            "{mark} *{drill}<{}|{}: {}>*\n{}{channel_text}",
+            snap.url, snap.reference(), escape(&snap.title), escape(&facts(snap))
+        ) } },
+    ]);
+    (text, blocks)
+}
+
+/// The post for a change in the incident channel.
+pub fn change_message(p: &EventPayload) -> (String, Value) {
+    let who = &p.actor.name;
+    let snap = &p.incident;
+    let change = p.change.as_ref();
+    let old = change.and_then(|c| c.old.clone()).unwrap_or_else(|| "none".into());
+    let new = change.and_then(|c| c.new.clone()).unwrap_or_else(|| "none".into());
+    let line = match p.event {
+        EventKind::StatusChanged if new == Status::Resolved.as_str() => {
+            let took = p.at - snap.declared_at;
+            format!(
+                "{who} resolved {} after {}. Thank you, everyone. Please add what you learned to the incident record.",
+                snap.reference(),
+                human_duration(took)
+            )
+        }
+        EventKind::StatusChanged => {
+            format!(
+                "{who} changed the status from {} to {}.",
+                status_label(&old),
+                status_label(&new)
+            )
+        }
+        EventKind::SeverityChanged => format!("{who} changed the severity from {old} to {new}."),
+        EventKind::LeadChanged => match &snap.lead {
+            Some(l) => format!("{} is now leading the incident (set by {who}).", l.name),
+            None => format!("{who} left the lead; the incident needs a lead."),
+        },
+        EventKind::NoteAdded => format!("{who} added a note: {}", p.note.clone().unwrap_or_default()),
+        EventKind::Declared => format!("{who} declared {}.", snap.reference()),
+    };
+    let text = format!("{} {}", snap.reference(), line);
+    let blocks = json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": escape(&cut(&line, 2900)) } },
+        { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
+    ]);
+    (text, blocks)
+}
+
+fn human_duration(d: chrono::Duration) -> String {
+    let mins = d.num_minutes().max(0);
+    match (mins / 60, mins % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+impl Notifier for SlackNotifier {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
+        Box::pin(async move {
+            match (d.payload.step.as_deref(), d.payload.event) {
+                (None, EventKind::Declared) => self.on_declared(d).await,
+                (None, _) => self.on_change(d).await,
+                (Some("ticket"), _) => self.bookmark_ticket(d).await,
+                (Some("archive"), _) => self.archive(d).await,
+                (Some(other), _) => Err(NotifyError::Permanent(format!("unknown Slack step {other}"))),
+            }
+        })
+    }
+
+    fn target(&self, p: &EventPayload) -> Option<String> {
+        let snap = &p.incident;
+        let channel = channel_name(self.channel_prefix(snap), snap.number, &snap.title, 1);
+        Some(match (p.event, self.announce_channel(snap)) {
+            (EventKind::Declared, Some(c)) => format!("#{channel} and <#{c}>"),
+            _ => format!("#{channel}"),
+        })
+    }
+
+    fn extra_steps(&self, p: &EventPayload, routed: &[String]) -> Vec<ExtraStep> {
+        let mut steps = Vec::new();
+        if p.event == EventKind::Declared && routed.iter().any(|n| n == "jira") {
+            steps.push(ExtraStep {
+                name: "ticket".into(),
+                delay: Duration::ZERO,
+                target: "bookmark the Jira ticket in the channel".into(),
+            });
+        }
+        let resolved = p.event == EventKind::StatusChanged
+            && p.change.as_ref().and_then(|c| c.new.as_deref()) == Some(Status::Resolved.as_str());
+        if resolved && let Some(minutes) = self.settings.archive_after_minutes {
+            steps.push(ExtraStep {
+                name: "archive".into(),
+                delay: Duration::from_secs(minutes * 60),
+                target: format!("archive the channel {minutes} min after resolving"),
+            });
+        }
+        steps
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let request = self
+                .client
+                .post(format!("{}/auth.test", self.base))
+                .bearer_auth(&self.token)
+                .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+                .body("{}");
+            let answer = http::send(request, "Slack auth.test")
+                .await
+                .map_err(|e| e.into_notify().to_string())?;
+            let scopes: Vec<String> = answer
+                .headers
+                .get("x-oauth-scopes")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                .unwrap_or_default();
+            let body = self
+                .finish("auth.test", Ok(answer))
+                .await
+                .map_err(|e| NotifyError::from(e).to_string())?;
+            let who = format!(
+                "signed in to {} as {}",
+                body.get("team").and_then(Value::as_str).unwrap_or("?"),
+                body.get("user").and_then(Value::as_str).unwrap_or("?")
+            );
+            let needed = required_scopes(self.settings.private_channels);
+            let missing: Vec<&str> = needed
+                .iter()
+                .copied()
+                .filter(|s| !scopes.iter().any(|x| x == s))
+                .collect();
+            if scopes.is_empty() {
+                Ok(format!("{who} (Slack did not list the token's scopes)"))
+            } else if missing.is_empty() {
+                Ok(who)
+            } else {
+                Err(format!("{who}, but the token lacks the scopes: {}", missing.join(", ")))
+            }
+        })
+    }
+}
+
+/// The bot token scopes this integration uses.
+pub fn required_scopes(private_channels: bool) -> Vec<&'static str> {
+    let mut v = vec![
+        "chat:write",
+        "pins:write",
+        "bookmarks:read",
+        "bookmarks:write",
+        "users:read",
+        "users:read.email",
+        "channels:read",
+        "channels:history",
+    ];
+    if private_channels {
+        v.extend(["groups:write", "groups:read", "groups:history"]);
+    } else {
+        v.push("channels:manage");
+    }
+    v
+}
+
+/// Shared handle used by the registry.
+pub fn build(slack: &SlackSettings, settings: &Settings) -> anyhow::Result<Arc<dyn Notifier>> {
+    Ok(Arc::new(SlackNotifier::new(slack, settings)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_are_lowercase_short_and_slugged() {
+        assert_eq!(
+            channel_name("inc", 12, "Card payments FAILING!", 1),
+            "inc-12-card-payments-failing"
+        );
+        assert_eq!(
+            channel_name("inc", 12, "Card payments failing", 2),
+            "inc-12-card-payments-failing-2"
+        );
+        assert_eq!(channel_name("inc", 7, "   ", 1), "inc-7");
+        assert_eq!(channel_name("inc", 7, "Ünïcödé — only", 1), "inc-7-n-c-d-only");
+        assert_eq!(channel_name("drill", 3, "DB", 1), "drill-3-db");
+        let long = "x".repeat(300);
+        for attempt in [1, 2, 19] {
+            let n = channel_name("inc", 123456, &long, attempt);
+            assert!(n.len() <= CHANNEL_NAME_MAX, "{n}");
+            assert!(n.ends_with(&if attempt > 1 { format!("-{attempt}") } else { "x".into() }));
+        }
+        let n = channel_name("inc", 1, &"a-".repeat(100), 1);
+        assert!(!n.ends_with('-') && !n.contains("--"), "{n}");
+    }
+
+    #[test]
+    fn slack_errors_are_classified() {
+        assert!(matches!(
+            classify("m", "ratelimited", None),
+            NotifyError::RetryAfter(..)
+        ));
+        assert!(matches!(
+            classify("m", "internal_error", None),
+            NotifyError::Retryable(_)
+        ));
+        for code in ["invalid_auth", "channel_not_found", "not_in_channel", "no_such_thing"] {
+            assert!(matches!(classify("m", code, None), NotifyError::Permanent(_)), "{code}");
+        }
+        let NotifyError::Permanent(m) = classify("chat.postMessage", "missing_scope", Some("chat:write")) else {
+            panic!("permanent")
+        };
+        assert!(m.contains("chat:write"), "{m}");
+    }
+
+    #[test]
+    fn text_is_escaped_so_titles_cannot_ping_or_link() {
+        assert_eq!(
+            escape("<!channel> & <http://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+        );
+    }
+}

@@ -121,7 +121,10 @@ pub fn enqueue(
             })
         };
         rows.push(row(None, &payload)?);
-        let extra = notifier.as_ref().map(|n| n.extra_steps(&payload, &routed)).unwrap_or_default();
+        let extra = notifier
+            .as_ref()
+            .map(|n| n.extra_steps(&payload, &routed))
+            .unwrap_or_default();
         for step in &extra {
             let mut p = payload.clone();
             p.step = Some(step.name.clone());

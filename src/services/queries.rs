@@ -103,6 +103,8 @@ pub struct IncidentDetail {
     pub timeline: Vec<TimelineEntryRow>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<OutboxRow>,
+    /// What integrations created for it (channel, ticket), by integration and name.
+    pub external: Vec<crate::db::models::ExternalRefRow>,
 }
 
 /// Loads one incident by number.
@@ -116,11 +118,13 @@ pub async fn incident_detail(state: &AppState, number: i64) -> Result<IncidentDe
             let services = incident::services_of(conn, row.id)?;
             let timeline = timeline::list_for(conn, row.id)?;
             let deliveries = outbox::list_for(conn, row.id)?;
+            let external = crate::db::models::external_ref::list_for(conn, row.id)?;
             Ok(Some(IncidentDetail {
                 row,
                 services,
                 timeline,
                 deliveries,
+                external,
             }))
         })
         .await?

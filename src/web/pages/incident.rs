@@ -29,6 +29,8 @@ pub struct EntryView {
 pub struct DeliveryView {
     pub id: i64,
     pub notifier: String,
+    /// Where it goes (a channel, a project, a host), if the integration says.
+    pub target: Option<String>,
     pub event: String,
     pub state: &'static str,
     pub state_label: String,
@@ -40,6 +42,52 @@ pub struct DeliveryView {
     pub external_url: Option<String>,
     pub when: String,
     pub can_retry: bool,
+}
+
+/// A link to something outside: the Slack channel, the Jira ticket, the call.
+pub struct ExternalLink {
+    pub label: String,
+    pub text: String,
+    pub url: String,
+}
+
+fn external_links(state: &AppState, d: &IncidentDetail) -> Vec<ExternalLink> {
+    let mut links = Vec::new();
+    let find = |integration: &str, name: &str| {
+        d.external
+            .iter()
+            .find(|r| r.integration == integration && r.name == name)
+            .and_then(|r| r.url.clone().map(|u| (r.value.clone(), u)))
+    };
+    if let Some((id, url)) = find("slack", "channel") {
+        let name = d
+            .external
+            .iter()
+            .find(|r| r.integration == "slack" && r.name == "channel_name")
+            .map(|r| format!("#{}", r.value))
+            .unwrap_or(id);
+        links.push(ExternalLink {
+            label: "Slack channel".into(),
+            text: name,
+            url,
+        });
+    }
+    if let Some((key, url)) = find("jira", "issue") {
+        links.push(ExternalLink {
+            label: "Jira ticket".into(),
+            text: key,
+            url,
+        });
+    }
+    if let Some(url) = state.settings.bridge_for(&d.services) {
+        links.push(ExternalLink {
+            label: "Call".into(),
+            text: "Join the incident call".into(),
+            url,
+        });
+    }
+    links.retain(|l| l.url.starts_with("https://") || l.url.starts_with("http://"));
+    links
 }
 
 /// A key time.
@@ -78,6 +126,7 @@ pub struct IncidentPage {
     age: String,
     timeline: Vec<EntryView>,
     deliveries: Vec<DeliveryView>,
+    links: Vec<ExternalLink>,
     next_statuses: Vec<NextStatus>,
     severity_options: Vec<(String, String)>,
     no_integrations: bool,
@@ -118,6 +167,7 @@ fn delivery_view(d: &OutboxRow) -> DeliveryView {
     DeliveryView {
         id: d.id,
         notifier: d.notifier.clone(),
+        target: d.target.clone(),
         event: d.event.replace('_', " "),
         state: key,
         state_label: label,
@@ -198,6 +248,7 @@ fn build(state: &AppState, user: &CurrentUser, d: IncidentDetail, error: Option<
             })
             .collect(),
         deliveries: d.deliveries.iter().map(delivery_view).collect(),
+        links: external_links(state, &d),
         next_statuses: allowed_next(status)
             .iter()
             .map(|s| NextStatus {
