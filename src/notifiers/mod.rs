@@ -183,6 +183,12 @@ impl Registry {
         }
         // Each integration adds itself here (one block each, in this order):
         // slack, jira, pagerduty, opsgenie, webhooks.
+        if let Some(pd) = &settings.integrations.pagerduty {
+            registry.add(Arc::new(pagerduty::PagerDutyNotifier::new(pd, settings)?));
+        }
+        if let Some(og) = &settings.integrations.opsgenie {
+            registry.add(Arc::new(opsgenie::OpsgenieNotifier::new(og, settings)?));
+        }
         Ok(registry)
     }
 

@@ -1,10 +1,21 @@
-//! PagerDuty Events API v2.
+//! PagerDuty Events API v2: one alert per incident that should page, triggered when it starts
+//! paging (declared at or above the threshold, raised to it, reopened) and resolved when it stops
+//! (resolved, lowered below the threshold). The dedup key is derived from the incident number, so
+//! a repeated trigger or resolve is harmless and retries need no bookkeeping.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::{SecondsFormat, TimeZone, Utc};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
+use super::http::{self, Answer};
+use super::{Delivered, Delivery, EventPayload, Notifier, NotifyError};
 use crate::config::{ConfigError, Settings, bad, check_env_name};
+use crate::domain::EventKind;
 
 /// `[integrations.pagerduty]`
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +52,7 @@ fn default_base_url() -> String {
 }
 
 fn default_threshold() -> String {
-    "sev1".into()
+    "SEV1".into()
 }
 
 impl PagerDutySettings {
@@ -87,5 +98,372 @@ impl PagerDutySettings {
             ));
         }
         v
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whether an incident pages. Opsgenie shares this reading.
+
+/// What a pager should do for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageAction {
+    /// The incident starts paging: trigger (PagerDuty) or create (Opsgenie).
+    Open,
+    /// It stops paging: resolve or close.
+    Close,
+}
+
+/// Whether an incident in this state pages: a real (not drill), unresolved incident at or above
+/// the threshold.
+pub(crate) fn pages(settings: &Settings, threshold: &str, severity: &str, status: &str, drill: bool) -> bool {
+    !drill && status != "resolved" && super::common::at_or_above(settings, severity, threshold)
+}
+
+/// Compares whether the incident paged before the event with whether it pages after it. `None`
+/// when nothing changes for the pager (including drills, lead changes and notes).
+pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventPayload) -> Option<PageAction> {
+    let inc = &payload.incident;
+    if inc.drill {
+        return None;
+    }
+    let now = pages(settings, threshold, &inc.severity, &inc.status, false);
+    let old = || payload.change.as_ref().and_then(|c| c.old.as_deref());
+    let was = match payload.event {
+        EventKind::Declared => false,
+        EventKind::SeverityChanged => pages(settings, threshold, old()?, &inc.status, false),
+        EventKind::StatusChanged => pages(settings, threshold, &inc.severity, old()?, false),
+        EventKind::LeadChanged | EventKind::NoteAdded => return None,
+    };
+    match (was, now) {
+        (false, true) => Some(PageAction::Open),
+        (true, false) => Some(PageAction::Close),
+        _ => None,
+    }
+}
+
+/// The dedup key (PagerDuty) and alias (Opsgenie) of an incident: stable for its whole life.
+pub(crate) fn incident_key(number: i64) -> String {
+    format!("redbutton-inc-{number}")
+}
+
+/// `INC-12 [SEV1] title`, at most `max` characters (cut on a character boundary).
+pub(crate) fn headline(payload: &EventPayload, max: usize) -> String {
+    let inc = &payload.incident;
+    let full = format!("{} [{}] {}", inc.reference(), inc.severity, inc.title);
+    if full.chars().count() <= max {
+        full
+    } else {
+        let mut cut: String = full.chars().take(max.saturating_sub(1)).collect();
+        cut.push('\u{2026}');
+        cut
+    }
+}
+
+/// A vendor's 400/422 answer `{message, errors}` read into a permanent error; anything else goes
+/// through the shared status reading.
+pub(crate) fn refusal(vendor: &str, answer: &Answer) -> NotifyError {
+    let code = answer.status.as_u16();
+    if !matches!(code, 400 | 422) {
+        return http::status_error(vendor, answer);
+    }
+    #[derive(Deserialize)]
+    struct Refusal {
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        errors: Option<Value>,
+    }
+    let Ok(r) = serde_json::from_slice::<Refusal>(&answer.body) else {
+        return http::status_error(vendor, answer);
+    };
+    let mut parts: Vec<String> = r.message.into_iter().collect();
+    match r.errors {
+        Some(Value::Array(items)) => parts.extend(items.iter().map(plain)),
+        Some(Value::Object(fields)) => parts.extend(fields.iter().map(|(k, v)| format!("{k}: {}", plain(v)))),
+        Some(Value::Null) | None => {}
+        Some(other) => parts.push(plain(&other)),
+    }
+    let said = if parts.is_empty() {
+        http::excerpt(&answer.body)
+    } else {
+        http::excerpt(parts.join("; ").as_bytes())
+    };
+    NotifyError::Permanent(format!("{vendor} refused the request (HTTP {code}): {said}"))
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notifier.
+
+const VENDOR: &str = "PagerDuty";
+/// Where the last trigger went, so the resolve goes to the same integration.
+const ROUTE_REF: &str = "route";
+const SUMMARY_MAX_CHARS: usize = 1024;
+
+/// Which routing key an event uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// The key of one of the incident's services.
+    Service(String),
+    /// The default key.
+    Default,
+}
+
+impl Route {
+    fn stored(&self) -> String {
+        match self {
+            Route::Service(id) => format!("service:{id}"),
+            Route::Default => "default".into(),
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Route> {
+        match raw.strip_prefix("service:") {
+            Some(id) => Some(Route::Service(id.to_string())),
+            None if raw == "default" => Some(Route::Default),
+            None => None,
+        }
+    }
+}
+
+/// Sends PagerDuty Events API v2 triggers and resolves.
+pub struct PagerDutyNotifier {
+    client: reqwest::Client,
+    enqueue_url: String,
+    default_key: Option<String>,
+    service_keys: BTreeMap<String, String>,
+    threshold: String,
+    severity_map: BTreeMap<String, String>,
+    settings: Arc<Settings>,
+}
+
+impl std::fmt::Debug for PagerDutyNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagerDutyNotifier")
+            .field("enqueue_url", &self.enqueue_url)
+            .field("services", &self.service_keys.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PagerDutyNotifier {
+    /// Builds it from the validated section, reading the routing keys now.
+    pub fn new(pd: &PagerDutySettings, settings: &Settings) -> anyhow::Result<Self> {
+        let base = super::common::base_url("integrations.pagerduty.base_url", &pd.base_url)?;
+        let default_key = match &pd.routing_key_env {
+            Some(var) => Some(super::common::secret(settings, var)?),
+            None => None,
+        };
+        let mut service_keys = BTreeMap::new();
+        for (id, s) in &pd.services {
+            service_keys.insert(id.clone(), super::common::secret(settings, &s.routing_key_env)?);
+        }
+        Ok(Self {
+            client: http::client(Duration::from_millis(settings.outbox.delivery_timeout_ms))?,
+            enqueue_url: format!("{base}/v2/enqueue"),
+            default_key,
+            service_keys,
+            threshold: pd.page_at_or_above.clone(),
+            severity_map: pd.severity_map.clone(),
+            settings: Arc::new(settings.clone()),
+        })
+    }
+
+    /// The first of the incident's services with its own key, else the default.
+    fn route_for(&self, services: &[String]) -> Option<Route> {
+        services
+            .iter()
+            .find(|s| self.service_keys.contains_key(*s))
+            .map(|s| Route::Service(s.clone()))
+            .or_else(|| self.default_key.as_ref().map(|_| Route::Default))
+    }
+
+    fn key_of(&self, route: &Route) -> Option<&str> {
+        match route {
+            Route::Service(id) => self.service_keys.get(id).map(String::as_str),
+            Route::Default => self.default_key.as_deref(),
+        }
+    }
+
+    fn no_key(services: &[String]) -> NotifyError {
+        NotifyError::Permanent(format!(
+            "no PagerDuty routing key for services [{}]: set integrations.pagerduty.routing_key_env or \
+             integrations.pagerduty.services.<id>.routing_key_env",
+            services.join(", ")
+        ))
+    }
+
+    /// PagerDuty's severity for one of ours: the configured map, else by position.
+    pub fn severity_for(&self, severity: &str) -> String {
+        map_severity(&self.settings, &self.severity_map, severity)
+    }
+
+    fn trigger_body(&self, key: &str, payload: &EventPayload) -> Value {
+        let inc = &payload.incident;
+        let source = url::Url::parse(&inc.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "redbutton".into());
+        let mut details = Map::new();
+        details.insert("status".into(), json!(inc.status));
+        details.insert("services".into(), json!(inc.services));
+        details.insert("declared_by".into(), json!(inc.declared_by.name));
+        if let Some(lead) = &inc.lead {
+            details.insert("lead".into(), json!(lead.name));
+        }
+        if !inc.summary.trim().is_empty() {
+            details.insert("summary".into(), json!(inc.summary));
+        }
+        if let Some(bridge) = &inc.bridge_url {
+            details.insert("bridge".into(), json!(bridge));
+        }
+        let mut event_payload = Map::new();
+        event_payload.insert("summary".into(), json!(headline(payload, SUMMARY_MAX_CHARS)));
+        event_payload.insert("source".into(), json!(source));
+        event_payload.insert("severity".into(), json!(self.severity_for(&inc.severity)));
+        event_payload.insert(
+            "timestamp".into(),
+            json!(
+                Utc.from_utc_datetime(&inc.declared_at)
+                    .to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+        );
+        if !inc.services.is_empty() {
+            event_payload.insert("component".into(), json!(inc.services.join(", ")));
+        }
+        event_payload.insert("group".into(), json!(inc.reference()));
+        event_payload.insert("class".into(), json!("incident"));
+        event_payload.insert("custom_details".into(), Value::Object(details));
+        let mut links = vec![json!({"href": inc.url, "text": format!("{} in Big Red Button", inc.reference())})];
+        if let Some(bridge) = &inc.bridge_url {
+            links.push(json!({"href": bridge, "text": "Conference bridge"}));
+        }
+        json!({
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": incident_key(inc.number),
+            "payload": Value::Object(event_payload),
+            "client": "Big Red Button",
+            "client_url": inc.url,
+            "links": links,
+        })
+    }
+
+    async fn send(&self, body: &Value) -> Result<String, NotifyError> {
+        let request = self.client.post(&self.enqueue_url).json(body);
+        let answer = http::send(request, VENDOR).await?;
+        if !answer.status.is_success() {
+            return Err(refusal(VENDOR, &answer));
+        }
+        #[derive(Deserialize)]
+        struct Accepted {
+            #[serde(default)]
+            dedup_key: Option<String>,
+        }
+        let accepted: Accepted = answer.json(VENDOR)?;
+        Ok(accepted
+            .dedup_key
+            .unwrap_or_else(|| body["dedup_key"].as_str().unwrap_or_default().to_string()))
+    }
+}
+
+/// Severity id → `critical|error|warning|info`: the configured map first, then by position among
+/// the configured levels (`unknown` counts as the first).
+pub fn map_severity(settings: &Settings, map: &BTreeMap<String, String>, severity: &str) -> String {
+    if let Some(to) = map.get(severity) {
+        return to.clone();
+    }
+    // `unknown` is not a configured level, so it takes the first position.
+    let index = super::common::level_index(settings, severity);
+    ["critical", "error", "warning"]
+        .get(index)
+        .copied()
+        .unwrap_or("info")
+        .to_string()
+}
+
+impl Notifier for PagerDutyNotifier {
+    fn name(&self) -> &str {
+        "pagerduty"
+    }
+
+    fn accepts(&self, payload: &EventPayload) -> bool {
+        page_action(&self.settings, &self.threshold, payload).is_some()
+    }
+
+    fn target(&self, payload: &EventPayload) -> Option<String> {
+        let services = &payload.incident.services;
+        Some(match self.route_for(services) {
+            Some(Route::Service(id)) => {
+                let name = self
+                    .settings
+                    .services
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map_or(id.as_str(), |s| s.name.as_str());
+                format!("routing key of {name}")
+            }
+            Some(Route::Default) => "default routing key".into(),
+            None => "no routing key".into(),
+        })
+    }
+
+    fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
+        Box::pin(async move {
+            let payload = &delivery.payload;
+            let inc = &payload.incident;
+            let Some(action) = page_action(&self.settings, &self.threshold, payload) else {
+                return Ok(Delivered::default());
+            };
+            let dedup_key = match action {
+                PageAction::Open => {
+                    let route = self
+                        .route_for(&inc.services)
+                        .ok_or_else(|| Self::no_key(&inc.services))?;
+                    let key = self.key_of(&route).ok_or_else(|| Self::no_key(&inc.services))?;
+                    let dedup_key = self.send(&self.trigger_body(key, payload)).await?;
+                    delivery
+                        .store
+                        .put("pagerduty", ROUTE_REF, &route.stored(), None)
+                        .await?;
+                    dedup_key
+                }
+                PageAction::Close => {
+                    // Resolve where the trigger went, if that key is still configured.
+                    let stored = delivery.store.get("pagerduty", ROUTE_REF).await?;
+                    let route = stored
+                        .and_then(|r| Route::parse(&r.value))
+                        .filter(|r| self.key_of(r).is_some())
+                        .or_else(|| self.route_for(&inc.services))
+                        .ok_or_else(|| Self::no_key(&inc.services))?;
+                    let key = self.key_of(&route).ok_or_else(|| Self::no_key(&inc.services))?;
+                    let body = json!({
+                        "routing_key": key,
+                        "event_action": "resolve",
+                        "dedup_key": incident_key(inc.number),
+                    });
+                    self.send(&body).await?
+                }
+            };
+            Ok(Delivered {
+                external_id: Some(dedup_key),
+                external_url: None,
+            })
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<String, String>> {
+        let keys = self.service_keys.len() + usize::from(self.default_key.is_some());
+        Box::pin(async move {
+            Ok(format!(
+                "the Events API has no read-only call to check a routing key; {keys} routing key(s) are set"
+            ))
+        })
     }
 }
