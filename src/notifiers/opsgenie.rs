@@ -311,3 +311,80 @@ impl Notifier for OpsgenieNotifier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventKind;
+    use crate::notifiers::pagerduty::tests::payload;
+
+    #[test]
+    fn priorities_map_by_position_unless_configured() {
+        let s = Settings::default();
+        let none = BTreeMap::new();
+        let got: Vec<String> = ["SEV0", "SEV1", "SEV2", "SEV3", "SEV4", "unknown"]
+            .iter()
+            .map(|sev| map_priority(&s, &none, sev))
+            .collect();
+        assert_eq!(got, ["P1", "P2", "P3", "P4", "P5", "P1"]);
+        let mut six = Settings::default();
+        six.severities.push(six.severities[4].clone());
+        six.severities[5].id = "SEV5".into();
+        assert_eq!(map_priority(&six, &none, "SEV5"), "P5", "levels past the fifth stay P5");
+        let map = BTreeMap::from([("SEV2".to_string(), "P1".to_string())]);
+        assert_eq!(map_priority(&s, &map, "SEV2"), "P1");
+    }
+
+    fn notifier() -> OpsgenieNotifier {
+        let mut settings = Settings::default();
+        settings.secret_values.insert("OG_KEY".into(), "genie-secret".into());
+        let og = OpsgenieSettings {
+            base_url: "http://127.0.0.1:9".into(),
+            api_key_env: "OG_KEY".into(),
+            page_at_or_above: "SEV1".into(),
+            priorities: BTreeMap::new(),
+            services: BTreeMap::from([
+                (
+                    "checkout".to_string(),
+                    OpsgenieService {
+                        teams: vec!["payments".into(), "sre".into()],
+                    },
+                ),
+                (
+                    "search".to_string(),
+                    OpsgenieService {
+                        teams: vec!["sre".into()],
+                    },
+                ),
+            ]),
+        };
+        OpsgenieNotifier::new(&og, &settings).unwrap()
+    }
+
+    #[test]
+    fn messages_are_cut_to_130_characters_and_teams_are_listed_once() {
+        let n = notifier();
+        let mut p = payload(EventKind::Declared, "SEV1", "investigating", None);
+        p.incident.title = "ü".repeat(300);
+        let body = n.create_body(&p);
+        let message = body["message"].as_str().unwrap();
+        assert_eq!(message.chars().count(), 130);
+        assert_eq!(
+            body["responders"],
+            json!([{"name": "payments", "type": "team"}, {"name": "sre", "type": "team"}])
+        );
+        assert_eq!(n.target(&p).as_deref(), Some("teams payments, sre"));
+        assert!(!format!("{n:?}").contains("genie-secret"));
+    }
+
+    #[test]
+    fn drills_lead_changes_and_minor_incidents_are_not_accepted() {
+        let n = notifier();
+        assert!(n.accepts(&payload(EventKind::Declared, "SEV0", "investigating", None)));
+        assert!(!n.accepts(&payload(EventKind::Declared, "SEV2", "investigating", None)));
+        assert!(!n.accepts(&payload(EventKind::NoteAdded, "SEV0", "investigating", None)));
+        let mut drill = payload(EventKind::Declared, "SEV0", "investigating", None);
+        drill.incident.drill = true;
+        assert!(!n.accepts(&drill));
+    }
+}

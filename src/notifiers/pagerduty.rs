@@ -467,3 +467,243 @@ impl Notifier for PagerDutyNotifier {
         })
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::Actor;
+    use crate::notifiers::{Change, IncidentSnapshot};
+
+    pub(crate) fn payload(
+        event: EventKind,
+        severity: &str,
+        status: &str,
+        change: Option<(&str, &str)>,
+    ) -> EventPayload {
+        let ada = Actor {
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+        };
+        EventPayload {
+            event,
+            at: chrono::NaiveDateTime::default(),
+            actor: ada.clone(),
+            incident: IncidentSnapshot {
+                number: 12,
+                title: "Checkout down".into(),
+                severity: severity.into(),
+                status: status.into(),
+                services: vec!["checkout".into(), "search".into()],
+                summary: String::new(),
+                declared_by: ada,
+                lead: None,
+                drill: false,
+                declared_at: chrono::NaiveDateTime::default(),
+                url: "https://rb.example.com/incidents/12".into(),
+                bridge_url: None,
+            },
+            change: change.map(|(old, new)| Change {
+                field: if event == EventKind::StatusChanged {
+                    "status"
+                } else {
+                    "severity"
+                }
+                .into(),
+                old: Some(old.into()),
+                new: Some(new.into()),
+            }),
+            note: None,
+            email_to: vec![],
+        }
+    }
+
+    fn action(p: &EventPayload) -> Option<PageAction> {
+        page_action(&Settings::default(), "SEV1", p)
+    }
+
+    #[test]
+    fn severities_map_by_position_unless_configured() {
+        let s = Settings::default();
+        let none = BTreeMap::new();
+        let got: Vec<String> = ["SEV0", "SEV1", "SEV2", "SEV3", "SEV4", "unknown"]
+            .iter()
+            .map(|sev| map_severity(&s, &none, sev))
+            .collect();
+        assert_eq!(got, ["critical", "error", "warning", "info", "info", "critical"]);
+        let map = BTreeMap::from([("SEV1".to_string(), "critical".to_string())]);
+        assert_eq!(map_severity(&s, &map, "SEV1"), "critical");
+        assert_eq!(map_severity(&s, &map, "SEV2"), "warning");
+    }
+
+    #[test]
+    fn declaring_pages_only_at_or_above_the_threshold() {
+        use EventKind::*;
+        assert_eq!(
+            action(&payload(Declared, "SEV0", "investigating", None)),
+            Some(PageAction::Open)
+        );
+        assert_eq!(
+            action(&payload(Declared, "SEV1", "investigating", None)),
+            Some(PageAction::Open)
+        );
+        assert_eq!(
+            action(&payload(Declared, "unknown", "investigating", None)),
+            Some(PageAction::Open),
+            "an unassessed incident may be a big one"
+        );
+        assert_eq!(action(&payload(Declared, "SEV2", "investigating", None)), None);
+    }
+
+    #[test]
+    fn changes_open_or_close_only_when_crossing_the_line() {
+        use EventKind::*;
+        let sev = |old, new| action(&payload(SeverityChanged, new, "identified", Some((old, new))));
+        assert_eq!(sev("SEV3", "SEV1"), Some(PageAction::Open), "upgrade");
+        assert_eq!(sev("SEV1", "SEV3"), Some(PageAction::Close), "downgrade");
+        assert_eq!(sev("SEV1", "SEV0"), None, "already paging");
+        assert_eq!(sev("SEV3", "SEV2"), None, "still below");
+        let status = |sev, old, new| action(&payload(StatusChanged, sev, new, Some((old, new))));
+        assert_eq!(
+            status("SEV1", "mitigated", "resolved"),
+            Some(PageAction::Close),
+            "resolve"
+        );
+        assert_eq!(status("SEV3", "mitigated", "resolved"), None, "never paged");
+        assert_eq!(
+            status("SEV1", "resolved", "investigating"),
+            Some(PageAction::Open),
+            "reopen"
+        );
+        assert_eq!(status("SEV3", "resolved", "investigating"), None);
+        assert_eq!(status("SEV1", "investigating", "identified"), None);
+        // A severity change on a resolved incident changes nothing.
+        assert_eq!(
+            action(&payload(SeverityChanged, "SEV0", "resolved", Some(("SEV3", "SEV0")))),
+            None
+        );
+        assert_eq!(action(&payload(LeadChanged, "SEV0", "investigating", None)), None);
+        assert_eq!(action(&payload(NoteAdded, "SEV0", "investigating", None)), None);
+    }
+
+    #[test]
+    fn drills_never_page() {
+        let mut p = payload(EventKind::Declared, "SEV0", "investigating", None);
+        p.incident.drill = true;
+        assert_eq!(action(&p), None);
+        let mut p = payload(
+            EventKind::SeverityChanged,
+            "SEV0",
+            "investigating",
+            Some(("SEV3", "SEV0")),
+        );
+        p.incident.drill = true;
+        assert_eq!(action(&p), None);
+    }
+
+    #[test]
+    fn headlines_are_cut_on_a_character_boundary() {
+        let mut p = payload(EventKind::Declared, "SEV1", "investigating", None);
+        assert_eq!(headline(&p, 1024), "INC-12 [SEV1] Checkout down");
+        p.incident.title = "é".repeat(2000);
+        let h = headline(&p, 1024);
+        assert_eq!(h.chars().count(), 1024);
+        assert!(h.starts_with("INC-12 [SEV1] éé") && h.ends_with('\u{2026}'));
+    }
+
+    #[test]
+    fn refusals_carry_the_vendors_message_and_errors() {
+        let answer = |code: u16, body: &str| Answer {
+            status: reqwest::StatusCode::from_u16(code).unwrap(),
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        };
+        let e = refusal(
+            "PagerDuty",
+            &answer(
+                400,
+                r#"{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect (should be 32 characters)"]}"#,
+            ),
+        );
+        assert_eq!(
+            e,
+            NotifyError::Permanent(
+                "PagerDuty refused the request (HTTP 400): Event object is invalid; Length of 'routing_key' is \
+                 incorrect (should be 32 characters)"
+                    .into()
+            )
+        );
+        let e = refusal(
+            "Opsgenie",
+            &answer(
+                422,
+                r#"{"message":"Request body is not processable","errors":{"message":"Message can not be empty."},"took":0.0,"requestId":"r"}"#,
+            ),
+        );
+        assert_eq!(
+            e,
+            NotifyError::Permanent(
+                "Opsgenie refused the request (HTTP 422): Request body is not processable; message: Message can \
+                 not be empty."
+                    .into()
+            )
+        );
+        assert!(
+            matches!(refusal("PagerDuty", &answer(400, "<html>")), NotifyError::Permanent(m) if m.contains("<html>"))
+        );
+        assert!(matches!(
+            refusal("PagerDuty", &answer(503, "{}")),
+            NotifyError::Retryable(_)
+        ));
+    }
+
+    fn notifier(default: bool) -> PagerDutyNotifier {
+        let mut settings = Settings::default();
+        settings
+            .secret_values
+            .insert("PD_DEFAULT".into(), "default-key-0000".into());
+        settings
+            .secret_values
+            .insert("PD_SEARCH".into(), "search-key-0000".into());
+        let pd = PagerDutySettings {
+            base_url: "http://127.0.0.1:9".into(),
+            routing_key_env: default.then(|| "PD_DEFAULT".to_string()),
+            page_at_or_above: "SEV1".into(),
+            severity_map: BTreeMap::new(),
+            services: BTreeMap::from([(
+                "search".to_string(),
+                PagerDutyService {
+                    routing_key_env: "PD_SEARCH".into(),
+                },
+            )]),
+        };
+        PagerDutyNotifier::new(&pd, &settings).unwrap()
+    }
+
+    #[test]
+    fn the_first_service_with_a_key_wins_and_targets_never_show_keys() {
+        let n = notifier(true);
+        let p = payload(EventKind::Declared, "SEV1", "investigating", None);
+        assert_eq!(n.route_for(&p.incident.services), Some(Route::Service("search".into())));
+        assert_eq!(n.target(&p).as_deref(), Some("routing key of search"));
+        assert_eq!(n.route_for(&["checkout".into()]), Some(Route::Default));
+        assert_eq!(notifier(false).route_for(&["checkout".into()]), None);
+        assert!(!format!("{n:?}").contains("key-0000"), "Debug hides keys");
+        assert_eq!(
+            Route::parse(&Route::Service("a".into()).stored()),
+            Some(Route::Service("a".into()))
+        );
+        assert_eq!(Route::parse("default"), Some(Route::Default));
+        assert_eq!(Route::parse("other"), None);
+    }
+
+    #[test]
+    fn accepts_only_what_needs_a_call() {
+        let n = notifier(true);
+        assert!(n.accepts(&payload(EventKind::Declared, "SEV1", "investigating", None)));
+        assert!(!n.accepts(&payload(EventKind::Declared, "SEV3", "investigating", None)));
+        assert!(!n.accepts(&payload(EventKind::LeadChanged, "SEV1", "investigating", None)));
+        let mut drill = payload(EventKind::Declared, "SEV0", "investigating", None);
+        drill.incident.drill = true;
+        assert!(!n.accepts(&drill));
+    }
+}
