@@ -697,6 +697,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_minimal_section_validates_with_the_default_threshold_and_bad_values_name_their_key() {
+        let s = Settings::parse("[integrations.pagerduty]\nrouting_key_env = \"PD_KEY\"\n").unwrap();
+        let pd = s.integrations.pagerduty.as_ref().unwrap();
+        assert_eq!(pd.page_at_or_above, "SEV1");
+        assert_eq!(pd.base_url, "https://events.pagerduty.com");
+        let e = Settings::parse(
+            "[integrations.pagerduty]\nrouting_key_env = \"PD_KEY\"\nseverity_map = { SEV2 = \"loud\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("integrations.pagerduty.severity_map.SEV2"), "{e}");
+        let e = Settings::parse("[integrations.pagerduty]\n").unwrap_err().to_string();
+        assert!(e.contains("integrations.pagerduty.routing_key_env"), "{e}");
+        let s = Settings::parse("[integrations.opsgenie]\napi_key_env = \"OG_KEY\"\n").unwrap();
+        assert_eq!(s.integrations.opsgenie.as_ref().unwrap().page_at_or_above, "SEV1");
+    }
+
+    #[test]
     fn accepts_only_what_needs_a_call() {
         let n = notifier(true);
         assert!(n.accepts(&payload(EventKind::Declared, "SEV1", "investigating", None)));

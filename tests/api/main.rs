@@ -9,5 +9,6 @@ mod cli;
 mod declare;
 mod delivery;
 mod lifecycle;
+mod pagers;
 mod pages;
 mod postgres;
