@@ -212,6 +212,12 @@ impl Registry {
         if let Some(slack) = &settings.integrations.slack {
             registry.add(slack::build(slack, settings)?);
         }
+        if let Some(pd) = &settings.integrations.pagerduty {
+            registry.add(Arc::new(pagerduty::PagerDutyNotifier::new(pd, settings)?));
+        }
+        if let Some(og) = &settings.integrations.opsgenie {
+            registry.add(Arc::new(opsgenie::OpsgenieNotifier::new(og, settings)?));
+        }
         Ok(registry)
     }
 

@@ -9,6 +9,7 @@ mod cli;
 mod declare;
 mod delivery;
 mod lifecycle;
+mod pagers;
 mod pages;
 mod postgres;
 mod slack;
