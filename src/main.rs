@@ -40,7 +40,12 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Validate the configuration, print what is enabled, and exit.
-    CheckConfig,
+    CheckConfig {
+        /// Also call each integration's cheapest authenticated read (Slack auth.test, Jira
+        /// /myself, an SMTP handshake, …) and report per integration; creates nothing.
+        #[arg(long)]
+        probe: bool,
+    },
 }
 
 fn load(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
@@ -57,7 +62,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config, cli.database_url, cli.listen).await,
         Command::Migrate => migrate(cli.config, cli.database_url).await,
-        Command::CheckConfig => check_config(cli.config, cli.database_url),
+        Command::CheckConfig { probe } => check_config(cli.config, cli.database_url, probe).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,7 +97,7 @@ async fn migrate(config: Option<PathBuf>, database_url: Option<String>) -> anyho
     Ok(())
 }
 
-fn check_config(config: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<()> {
+async fn check_config(config: Option<PathBuf>, database_url: Option<String>, probe: bool) -> anyhow::Result<()> {
     let settings = load(config.as_ref())?;
     settings.check_secrets()?;
     let url = startup::database_url(&settings, database_url.as_deref())?;
@@ -128,6 +133,19 @@ fn check_config(config: Option<PathBuf>, database_url: Option<String>) -> anyhow
         ),
         None => println!("  email:       off (no [integrations.email])"),
     }
+    let others: Vec<String> = settings
+        .enabled_notifiers()
+        .into_iter()
+        .filter(|n| n != "email")
+        .collect();
+    println!(
+        "  integrations: {}",
+        if others.is_empty() {
+            "none besides email".to_string()
+        } else {
+            others.join(", ")
+        }
+    );
     if settings.routing.is_empty() {
         println!("  routing:     default (every event but notes to every enabled notifier)");
     } else {
@@ -140,5 +158,43 @@ fn check_config(config: Option<PathBuf>, database_url: Option<String>) -> anyhow
             println!("  routing:     {name} -> {}", r.notifiers.join(", "));
         }
     }
+    if probe {
+        let failed = probe_all(&settings).await?;
+        if failed > 0 {
+            anyhow::bail!("{failed} integration check(s) failed");
+        }
+    }
     Ok(())
+}
+
+/// Runs every configured integration's read-only check, at most 15 s each, all at once.
+async fn probe_all(settings: &Settings) -> anyhow::Result<usize> {
+    let registry = redbutton::notifiers::Registry::from_settings(settings)?;
+    if registry.is_empty() {
+        println!("probe: no integrations are configured");
+        return Ok(0);
+    }
+    let checks = registry
+        .names()
+        .into_iter()
+        .filter_map(|name| registry.get(&name))
+        .map(|n| async move {
+            let outcome = match tokio::time::timeout(std::time::Duration::from_secs(15), n.probe()).await {
+                Ok(r) => r,
+                Err(_) => Err("no answer within 15 s".to_string()),
+            };
+            (n.name().to_string(), outcome)
+        });
+    let mut failed = 0;
+    println!("probe:");
+    for (name, outcome) in futures_util::future::join_all(checks).await {
+        match outcome {
+            Ok(what) => println!("  {name:<12} OK      {what}"),
+            Err(why) => {
+                failed += 1;
+                println!("  {name:<12} FAILED  {why}");
+            }
+        }
+    }
+    Ok(failed)
 }

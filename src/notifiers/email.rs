@@ -165,6 +165,16 @@ impl Notifier for EmailNotifier {
         "email"
     }
 
+    fn probe(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            match self.transport.test_connection().await {
+                Ok(true) => Ok(format!("SMTP server {} accepted the connection", self.host)),
+                Ok(false) => Err(format!("SMTP server {} did not answer the handshake", self.host)),
+                Err(e) => Err(format!("SMTP server {}: {e}", self.host)),
+            }
+        })
+    }
+
     fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
         Box::pin(async move {
             let message = build_message(&self.from, delivery)?;
