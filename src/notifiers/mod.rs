@@ -183,6 +183,15 @@ impl Registry {
         }
         // Each integration adds itself here (one block each, in this order):
         // slack, jira, pagerduty, opsgenie, webhooks.
+        for (n, hook) in settings.integrations.webhooks.iter().enumerate() {
+            let secret = common::secret(settings, &hook.secret_env)?;
+            registry.add(Arc::new(webhook::WebhookNotifier::new(
+                hook,
+                &format!("integrations.webhooks[{n}]"),
+                &secret,
+                settings.outbox.delivery_timeout_ms,
+            )?));
+        }
         Ok(registry)
     }
 
