@@ -11,3 +11,4 @@ mod delivery;
 mod lifecycle;
 mod pages;
 mod postgres;
+mod webhooks;
