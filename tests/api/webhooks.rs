@@ -532,3 +532,72 @@ async fn a_short_secret_stops_start_with_the_config_key_named() {
     assert!(err.contains("integrations.webhooks[0].secret_env"), "{err}");
     assert!(err.contains("OPS_HOOK_SECRET") && !err.contains("too-short"), "{err}");
 }
+
+#[tokio::test]
+async fn rate_limits_and_timeouts_are_retried_and_any_2xx_body_is_accepted() {
+    let ops = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_string("slow down"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&ops)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&ops)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<<<not json at all"))
+        .with_priority(3)
+        .mount(&ops)
+        .await;
+    let db = TestDb::new();
+    let mut spawn = with_hooks(&db, vec![hook("ops", &ops, "OPS_HOOK_SECRET", &[])]);
+    spawn.settings.outbox.delivery_timeout_ms = 1_000;
+    let app = TestApp::spawn(spawn).await;
+    app.identify("Ada Lovelace", "ada@example.com").await;
+    let n = declare_payments(&app).await;
+
+    // The 429: waiting for its Retry-After, with the reason on the incident page.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut errors = Vec::new();
+    loop {
+        let row = app.outbox_rows().await.remove(0);
+        if let Some(e) = &row.last_error
+            && !errors.contains(e)
+        {
+            errors.push(e.clone());
+            if e.contains("HTTP 429") {
+                let html = app.get_html(&format!("/incidents/{n}")).await;
+                let d = texts(&html, "#deliveries tbody tr");
+                assert!(d[0].contains("HTTP 429") && d[0].contains("webhook:ops"), "{d:?}");
+            }
+        }
+        if row.state == "done" {
+            assert_eq!(row.attempts, 3);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not delivered: {row:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(errors[0].contains("rate limiting (HTTP 429)"), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("did not answer in time")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().all(|e| !e.contains("abc123")), "{errors:?}");
+
+    let got = requests(&ops).await;
+    assert_eq!(got.len(), 3);
+    let ids: std::collections::HashSet<_> = got.iter().map(|r| header(r, "webhook-id")).collect();
+    assert_eq!(ids.len(), 1, "one event, one id, whatever happened to each attempt");
+    for req in &got {
+        checked_body(req, "ops", OPS_SECRET);
+    }
+}
