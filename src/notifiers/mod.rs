@@ -218,6 +218,15 @@ impl Registry {
         if let Some(og) = &settings.integrations.opsgenie {
             registry.add(Arc::new(opsgenie::OpsgenieNotifier::new(og, settings)?));
         }
+        for (n, hook) in settings.integrations.webhooks.iter().enumerate() {
+            let secret = common::secret(settings, &hook.secret_env)?;
+            registry.add(Arc::new(webhook::WebhookNotifier::new(
+                hook,
+                &format!("integrations.webhooks[{n}]"),
+                &secret,
+                settings.outbox.delivery_timeout_ms,
+            )?));
+        }
         Ok(registry)
     }
 

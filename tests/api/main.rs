@@ -13,3 +13,4 @@ mod pagers;
 mod pages;
 mod postgres;
 mod slack;
+mod webhooks;
