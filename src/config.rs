@@ -829,7 +829,10 @@ mod tests {
     fn example_configs_are_valid() {
         let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
         assert_eq!(example.services.len(), 2);
-        assert_eq!(example.enabled_notifiers(), vec!["email"]);
+        assert_eq!(
+            example.enabled_notifiers(),
+            vec!["email", "slack", "jira", "pagerduty", "webhook:audit"]
+        );
         let local = Settings::parse(include_str!("../examples/local-mail.toml")).unwrap();
         assert_eq!(local.enabled_notifiers(), vec!["email"]);
         let docker = Settings::parse(include_str!("../examples/docker.toml")).unwrap();

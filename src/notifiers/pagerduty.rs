@@ -514,6 +514,7 @@ pub(crate) mod tests {
             }),
             note: None,
             email_to: vec![],
+            step: None,
         }
     }
 

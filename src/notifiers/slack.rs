@@ -595,9 +595,10 @@ impl SlackNotifier {
     }
 
     async fn invite(&self, channel: &str, emails: &[String]) -> Result<(), NotifyError> {
+        let found = futures_util::future::join_all(emails.iter().map(|e| self.user_id(e))).await;
         let mut ids = Vec::new();
-        for e in emails {
-            if let Some(id) = self.user_id(e).await?
+        for id in found {
+            if let Some(id) = id?
                 && !ids.contains(&id)
             {
                 ids.push(id);

@@ -510,6 +510,7 @@ mod tests {
             change: None,
             note: None,
             email_to: vec!["ignored@example.com".into()],
+            step: None,
         }
     }
 
@@ -712,6 +713,7 @@ mod tests {
             }),
             note: text(&v["note"]["text"]),
             email_to: vec![],
+            step: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod helpers;
 mod cli;
 mod declare;
 mod delivery;
+mod fanout;
 mod lifecycle;
 mod pagers;
 mod pages;

@@ -69,6 +69,8 @@ pub struct State {
     pub messages: Vec<Message>,
     pub users: HashMap<String, String>,
     pub faults: HashMap<String, VecDeque<Fault>>,
+    /// Every answer waits this long (a vendor far away).
+    pub delay: Duration,
     counter: u64,
 }
 
@@ -311,7 +313,7 @@ impl Respond for FakeSlack {
         };
         match hang {
             Some(d) => answer.set_delay(d),
-            None => answer,
+            None => answer.set_delay(st.delay),
         }
     }
 }
