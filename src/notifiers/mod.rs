@@ -183,6 +183,15 @@ impl Registry {
         }
         // Each integration adds itself here (one block each, in this order):
         // slack, jira, pagerduty, opsgenie, webhooks.
+        if let Some(jira) = &settings.integrations.jira {
+            let token = common::secret(settings, &jira.token_env)?;
+            registry.add(Arc::new(jira::JiraNotifier::new(
+                jira,
+                settings,
+                &token,
+                settings.outbox.delivery_timeout_ms,
+            )?));
+        }
         Ok(registry)
     }
 
