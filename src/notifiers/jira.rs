@@ -1104,3 +1104,329 @@ fn wiki_href(href: &str) -> String {
         .replace('[', "%5B")
         .replace(']', "%5D")
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::Actor;
+    use crate::notifiers::{Change, IncidentSnapshot};
+
+    fn jira_settings(extra: &str) -> JiraSettings {
+        toml::from_str(&format!(
+            "base_url = \"https://example.atlassian.net/\"\nemail = \"bot@example.com\"\ntoken_env = \"JIRA_TOKEN\"\nproject = \"OPS\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    fn notifier(extra: &str) -> JiraNotifier {
+        let mut settings = Settings::default();
+        settings.services = vec![crate::config::Service {
+            id: "checkout".into(),
+            name: "Checkout".into(),
+            description: String::new(),
+            owners: vec![],
+            email_to: vec![],
+            responders: vec![],
+            conference_url: None,
+        }];
+        JiraNotifier::new(&jira_settings(extra), &settings, "t0ken", 1000).unwrap()
+    }
+
+    fn ada() -> Actor {
+        Actor {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        }
+    }
+
+    fn payload(event: EventKind, change: Option<(&str, Option<&str>, Option<&str>)>) -> EventPayload {
+        EventPayload {
+            event,
+            at: chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+                .unwrap()
+                .and_hms_opt(10, 0, 0)
+                .unwrap(),
+            actor: ada(),
+            incident: IncidentSnapshot {
+                number: 12,
+                title: "Card payments failing".into(),
+                severity: "SEV1".into(),
+                status: "investigating".into(),
+                services: vec!["checkout".into()],
+                summary: "Declines at **40%**.\nSince 09:50.\n\nRollback started.".into(),
+                declared_by: ada(),
+                lead: None,
+                drill: false,
+                declared_at: chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+                    .unwrap()
+                    .and_hms_opt(10, 0, 0)
+                    .unwrap(),
+                url: "https://rb.example.com/incidents/12".into(),
+                bridge_url: Some("https://meet.example.com/inc-12".into()),
+            },
+            change: change.map(|(field, old, new)| Change {
+                field: field.into(),
+                old: old.map(str::to_string),
+                new: new.map(str::to_string),
+            }),
+            note: None,
+            email_to: vec![],
+        }
+    }
+
+    #[test]
+    fn priorities_follow_the_config_then_the_position() {
+        let n = notifier("");
+        let names: Vec<_> = ["SEV0", "SEV1", "SEV2", "SEV3", "SEV4", "unknown"]
+            .iter()
+            .map(|s| n.priority(s).unwrap())
+            .collect();
+        assert_eq!(names, ["Highest", "High", "Medium", "Low", "Lowest", "Highest"]);
+
+        let n = notifier("[priorities]\nSEV0 = \"P1\"\nSEV2 = \"P3\"\n");
+        assert_eq!(n.priority("SEV0").unwrap(), "P1");
+        assert_eq!(n.priority("SEV1").unwrap(), "High", "unlisted levels map by position");
+        assert_eq!(n.priority("SEV2").unwrap(), "P3");
+        assert_eq!(n.priority("unknown").unwrap(), "P1", "unknown goes with the first level");
+
+        let n = notifier("[priorities]\nunknown = \"Medium\"\n");
+        assert_eq!(n.priority("unknown").unwrap(), "Medium");
+
+        let n = notifier("set_priority = false\n");
+        assert_eq!(n.priority("SEV0"), None);
+        assert!(n.create_body(&payload(EventKind::Declared, None))["fields"].get("priority").is_none());
+    }
+
+    #[test]
+    fn more_levels_than_stock_priorities_end_at_lowest() {
+        let mut settings = Settings::default();
+        let mut extra = settings.severities[4].clone();
+        extra.id = "SEV5".into();
+        settings.severities.push(extra);
+        let map = priority_map(&settings, &jira_settings(""));
+        assert_eq!(map["SEV4"], "Lowest");
+        assert_eq!(map["SEV5"], "Lowest");
+    }
+
+    #[test]
+    fn adf_is_a_doc_of_paragraphs_lists_and_linked_text() {
+        let doc = to_adf(&[
+            Block::Heading(3, vec![Inline::Text("Summary".into())]),
+            Block::Paragraph(vec![
+                Inline::Strong("Page:".into()),
+                Inline::Text(" ".into()),
+                Inline::Link {
+                    text: "INC-1".into(),
+                    href: "https://rb.example.com/incidents/1".into(),
+                },
+                Inline::Text(String::new()),
+            ]),
+            Block::Bullets(vec![vec![Inline::Text("one".into())]]),
+            Block::Bullets(vec![]),
+            Block::Verbatim("a\r\nb  \n\n\n c\n".into()),
+            Block::Verbatim("  \n".into()),
+        ]);
+        assert_eq!(
+            doc,
+            json!({
+                "type": "doc",
+                "version": 1,
+                "content": [
+                    { "type": "heading", "attrs": { "level": 3 }, "content": [{ "type": "text", "text": "Summary" }] },
+                    { "type": "paragraph", "content": [
+                        { "type": "text", "text": "Page:", "marks": [{ "type": "strong" }] },
+                        { "type": "text", "text": " " },
+                        { "type": "text", "text": "INC-1", "marks": [
+                            { "type": "link", "attrs": { "href": "https://rb.example.com/incidents/1" } }
+                        ] }
+                    ] },
+                    { "type": "bulletList", "content": [
+                        { "type": "listItem", "content": [
+                            { "type": "paragraph", "content": [{ "type": "text", "text": "one" }] }
+                        ] }
+                    ] },
+                    { "type": "paragraph", "content": [
+                        { "type": "text", "text": "a" }, { "type": "hardBreak" }, { "type": "text", "text": "b" }
+                    ] },
+                    { "type": "paragraph", "content": [{ "type": "text", "text": " c" }] }
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn adf_text_is_never_empty_nor_multi_line() {
+        let doc = to_adf(&[Block::Paragraph(vec![
+            Inline::Text("two\nlines".into()),
+            Inline::Strong(String::new()),
+            Inline::Link {
+                text: String::new(),
+                href: "https://x.example".into(),
+            },
+        ])]);
+        let content = doc["content"][0]["content"].as_array().unwrap();
+        assert_eq!(content.len(), 2);
+        assert_eq!(content[0]["text"], "two lines");
+        assert_eq!(content[1]["text"], "https://x.example", "an empty link text shows the address");
+    }
+
+    #[test]
+    fn the_description_says_what_happened_in_adf() {
+        let n = notifier("");
+        let doc = n.render(&n.description(&payload(EventKind::Declared, None)));
+        let text = doc.to_string();
+        for needle in [
+            "Ada Lovelace declared ",
+            "\"What:\"",
+            " Card payments failing",
+            " SEV1 (Major)",
+            " investigating",
+            " Checkout",
+            " Ada Lovelace (ada@example.com)",
+            " nobody yet",
+            "Declines at **40%**.",
+            "https://rb.example.com/incidents/12",
+            "https://meet.example.com/inc-12",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(doc["type"], "doc");
+        assert_eq!(doc["version"], 1);
+    }
+
+    #[test]
+    fn server_text_is_wiki_markup_with_escaped_values() {
+        let n = notifier("flavor = \"server\"\nauth = \"bearer\"\n");
+        let mut p = payload(EventKind::Declared, None);
+        p.incident.title = "Checkout [EU] *down*".into();
+        p.incident.summary = "Line {noformat} one\nline two".into();
+        let Value::String(wiki) = n.render(&n.description(&p)) else {
+            panic!("server bodies are strings")
+        };
+        assert!(
+            wiki.starts_with("Ada Lovelace declared [INC-12|https://rb.example.com/incidents/12].\n\n"),
+            "{wiki}"
+        );
+        assert!(wiki.contains("\n* *What:* Checkout \\[EU\\] \\*down\\*\n"), "{wiki}");
+        assert!(wiki.contains("* *Severity:* SEV1 (Major)\n"), "{wiki}");
+        assert!(wiki.contains("h3. Summary\n\n{noformat}\nLine { noformat} one\nline two\n{noformat}"), "{wiki}");
+        assert!(wiki.ends_with(
+            "*Incident page:* [https://rb.example.com/incidents/12]\n\n*Conference bridge:* [https://meet.example.com/inc-12]"
+        ), "{wiki}");
+    }
+
+    #[test]
+    fn comments_name_the_change_and_who_made_it() {
+        let n = notifier("");
+        let p = payload(EventKind::SeverityChanged, Some(("severity", Some("SEV2"), Some("SEV1"))));
+        assert_eq!(
+            n.comment(&p)[0],
+            Block::Paragraph(vec![
+                Inline::Text("Ada Lovelace changed the severity from ".into()),
+                Inline::Strong("SEV2 (Significant)".into()),
+                Inline::Text(" to ".into()),
+                Inline::Strong("SEV1 (Major)".into()),
+                Inline::Text(".".into()),
+            ])
+        );
+        let p = payload(EventKind::LeadChanged, Some(("lead", None, Some("Grace Hopper"))));
+        assert_eq!(
+            to_wiki(&n.comment(&p)),
+            "Ada Lovelace changed the lead from *nobody* to *Grace Hopper*.\n\n*Incident page:* [https://rb.example.com/incidents/12]"
+        );
+        let mut p = payload(EventKind::NoteAdded, None);
+        p.note = Some("Paged the bank.".into());
+        assert_eq!(
+            n.comment(&p)[..2],
+            [
+                Block::Paragraph(vec![Inline::Text("Ada Lovelace added a note:".into())]),
+                Block::Verbatim("Paged the bank.".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn resolve_and_reopen_pick_their_transitions() {
+        let n = notifier("");
+        let resolve = payload(EventKind::StatusChanged, Some(("status", Some("mitigated"), Some("resolved"))));
+        assert_eq!(n.transition_for(&resolve).unwrap().0, "resolve");
+        let reopen = payload(EventKind::StatusChanged, Some(("status", Some("resolved"), Some("identified"))));
+        assert_eq!(n.transition_for(&reopen).unwrap().0, "reopen");
+        let other = payload(EventKind::StatusChanged, Some(("status", Some("investigating"), Some("identified"))));
+        assert!(n.transition_for(&other).is_none());
+
+        let offered = vec![
+            Transition {
+                id: "11".into(),
+                name: "Start Progress".into(),
+            },
+            Transition {
+                id: "31".into(),
+                name: "resolve issue".into(),
+            },
+        ];
+        assert_eq!(pick_transition(&offered, &n.cfg.resolve_transitions).unwrap().id, "31");
+        assert!(pick_transition(&offered, &n.cfg.reopen_transitions).is_none());
+    }
+
+    #[test]
+    fn the_create_body_carries_labels_priority_and_service_fields() {
+        let n = notifier(
+            "labels = [\"ops\", \"redbutton\"]\n[services.checkout]\nproject = \"PAY\"\n[services.checkout.fields]\ncustomfield_10010 = \"checkout\"\ncomponents = [{ name = \"Checkout\" }]\ncustomfield_2 = 3\n",
+        );
+        let mut p = payload(EventKind::Declared, None);
+        p.incident.drill = true;
+        let body = n.create_body(&p);
+        let f = &body["fields"];
+        assert_eq!(f["project"], json!({ "key": "PAY" }));
+        assert_eq!(n.target(&p).unwrap(), "project PAY");
+        assert_eq!(f["issuetype"], json!({ "name": "Task" }));
+        assert_eq!(f["summary"], "INC-12: Card payments failing");
+        assert_eq!(f["priority"], json!({ "name": "High" }));
+        assert_eq!(f["labels"], json!(["redbutton", "redbutton-inc-12", "ops", "drill"]));
+        assert_eq!(f["customfield_10010"], "checkout");
+        assert_eq!(f["components"], json!([{ "name": "Checkout" }]));
+        assert_eq!(f["customfield_2"], 3);
+    }
+
+    #[test]
+    fn summaries_are_cut_to_255_utf16_units() {
+        assert_eq!(issue_summary("INC-1", "Short\ntitle"), "INC-1: Short title");
+        let long = "😀".repeat(200);
+        let s = issue_summary("INC-1", &long);
+        assert!(s.encode_utf16().count() <= 255, "{}", s.encode_utf16().count());
+        assert!(s.ends_with('\u{2026}'));
+        assert!(s.starts_with("INC-1: 😀"));
+    }
+
+    #[test]
+    fn jira_error_bodies_are_read_into_one_line() {
+        let body = br#"{"errorMessages":["Nope."],"errors":{"customfield_1":"Field cannot be set."}}"#;
+        assert_eq!(jira_messages(body).unwrap(), "Nope.; customfield_1: Field cannot be set.");
+        assert_eq!(jira_messages(b"<html>"), None);
+        assert_eq!(jira_messages(br#"{"errorMessages":[],"errors":{}}"#), None);
+    }
+
+    #[test]
+    fn toml_values_become_json() {
+        let t: toml::Table = toml::from_str("a = 1.5\nb = true\nc = 1979-05-27\nd = { e = [1, \"x\"] }").unwrap();
+        assert_eq!(
+            toml_to_json(&toml::Value::Table(t)),
+            json!({ "a": 1.5, "b": true, "c": "1979-05-27", "d": { "e": [1, "x"] } })
+        );
+    }
+
+    #[test]
+    fn auth_headers_follow_the_scheme() {
+        let n = notifier("");
+        let expected = base64::engine::general_purpose::STANDARD.encode("bot@example.com:t0ken");
+        assert_eq!(n.authorization.to_str().unwrap(), format!("Basic {expected}"));
+        assert!(n.authorization.is_sensitive());
+        let n = notifier("auth = \"bearer\"\nflavor = \"server\"\n");
+        assert_eq!(n.authorization.to_str().unwrap(), "Bearer t0ken");
+        assert_eq!(n.api("issue"), "https://example.atlassian.net/rest/api/2/issue");
+        assert_eq!(n.browse("OPS-7"), "https://example.atlassian.net/browse/OPS-7");
+        assert!(!format!("{n:?}").contains("t0ken"));
+    }
+}
