@@ -1120,16 +1120,18 @@ mod tests {
     }
 
     fn notifier(extra: &str) -> JiraNotifier {
-        let mut settings = Settings::default();
-        settings.services = vec![crate::config::Service {
-            id: "checkout".into(),
-            name: "Checkout".into(),
-            description: String::new(),
-            owners: vec![],
-            email_to: vec![],
-            responders: vec![],
-            conference_url: None,
-        }];
+        let settings = Settings {
+            services: vec![crate::config::Service {
+                id: "checkout".into(),
+                name: "Checkout".into(),
+                description: String::new(),
+                owners: vec![],
+                email_to: vec![],
+                responders: vec![],
+                conference_url: None,
+            }],
+            ..Settings::default()
+        };
         JiraNotifier::new(&jira_settings(extra), &settings, "t0ken", 1000).unwrap()
     }
 
@@ -1188,14 +1190,22 @@ mod tests {
         assert_eq!(n.priority("SEV0").unwrap(), "P1");
         assert_eq!(n.priority("SEV1").unwrap(), "High", "unlisted levels map by position");
         assert_eq!(n.priority("SEV2").unwrap(), "P3");
-        assert_eq!(n.priority("unknown").unwrap(), "P1", "unknown goes with the first level");
+        assert_eq!(
+            n.priority("unknown").unwrap(),
+            "P1",
+            "unknown goes with the first level"
+        );
 
         let n = notifier("[priorities]\nunknown = \"Medium\"\n");
         assert_eq!(n.priority("unknown").unwrap(), "Medium");
 
         let n = notifier("set_priority = false\n");
         assert_eq!(n.priority("SEV0"), None);
-        assert!(n.create_body(&payload(EventKind::Declared, None))["fields"].get("priority").is_none());
+        assert!(
+            n.create_body(&payload(EventKind::Declared, None))["fields"]
+                .get("priority")
+                .is_none()
+        );
     }
 
     #[test]
@@ -1268,7 +1278,10 @@ mod tests {
         let content = doc["content"][0]["content"].as_array().unwrap();
         assert_eq!(content.len(), 2);
         assert_eq!(content[0]["text"], "two lines");
-        assert_eq!(content[1]["text"], "https://x.example", "an empty link text shows the address");
+        assert_eq!(
+            content[1]["text"], "https://x.example",
+            "an empty link text shows the address"
+        );
     }
 
     #[test]
@@ -1310,7 +1323,10 @@ mod tests {
         );
         assert!(wiki.contains("\n* *What:* Checkout \\[EU\\] \\*down\\*\n"), "{wiki}");
         assert!(wiki.contains("* *Severity:* SEV1 (Major)\n"), "{wiki}");
-        assert!(wiki.contains("h3. Summary\n\n{noformat}\nLine { noformat} one\nline two\n{noformat}"), "{wiki}");
+        assert!(
+            wiki.contains("h3. Summary\n\n{noformat}\nLine { noformat} one\nline two\n{noformat}"),
+            "{wiki}"
+        );
         assert!(wiki.ends_with(
             "*Incident page:* [https://rb.example.com/incidents/12]\n\n*Conference bridge:* [https://meet.example.com/inc-12]"
         ), "{wiki}");
@@ -1319,7 +1335,10 @@ mod tests {
     #[test]
     fn comments_name_the_change_and_who_made_it() {
         let n = notifier("");
-        let p = payload(EventKind::SeverityChanged, Some(("severity", Some("SEV2"), Some("SEV1"))));
+        let p = payload(
+            EventKind::SeverityChanged,
+            Some(("severity", Some("SEV2"), Some("SEV1"))),
+        );
         assert_eq!(
             n.comment(&p)[0],
             Block::Paragraph(vec![
@@ -1349,11 +1368,20 @@ mod tests {
     #[test]
     fn resolve_and_reopen_pick_their_transitions() {
         let n = notifier("");
-        let resolve = payload(EventKind::StatusChanged, Some(("status", Some("mitigated"), Some("resolved"))));
+        let resolve = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("mitigated"), Some("resolved"))),
+        );
         assert_eq!(n.transition_for(&resolve).unwrap().0, "resolve");
-        let reopen = payload(EventKind::StatusChanged, Some(("status", Some("resolved"), Some("identified"))));
+        let reopen = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("resolved"), Some("identified"))),
+        );
         assert_eq!(n.transition_for(&reopen).unwrap().0, "reopen");
-        let other = payload(EventKind::StatusChanged, Some(("status", Some("investigating"), Some("identified"))));
+        let other = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("investigating"), Some("identified"))),
+        );
         assert!(n.transition_for(&other).is_none());
 
         let offered = vec![
@@ -1403,7 +1431,10 @@ mod tests {
     #[test]
     fn jira_error_bodies_are_read_into_one_line() {
         let body = br#"{"errorMessages":["Nope."],"errors":{"customfield_1":"Field cannot be set."}}"#;
-        assert_eq!(jira_messages(body).unwrap(), "Nope.; customfield_1: Field cannot be set.");
+        assert_eq!(
+            jira_messages(body).unwrap(),
+            "Nope.; customfield_1: Field cannot be set."
+        );
         assert_eq!(jira_messages(b"<html>"), None);
         assert_eq!(jira_messages(br#"{"errorMessages":[],"errors":{}}"#), None);
     }

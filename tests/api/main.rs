@@ -8,6 +8,7 @@ mod helpers;
 mod cli;
 mod declare;
 mod delivery;
+mod jira;
 mod lifecycle;
 mod pages;
 mod postgres;
