@@ -705,3 +705,82 @@ async fn the_probe_signs_in_or_says_why_not() {
     let err = gone.probe().await.unwrap_err();
     assert!(err.contains("Jira unreachable"), "{err}");
 }
+
+#[tokio::test]
+async fn busy_rate_limited_and_garbled_answers_are_retried_without_duplicates() {
+    let jira = MockServer::start().await;
+    // The create succeeds but its answer is unreadable: the key is lost, the ticket is not.
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_string("<html>proxy says hi</html>"))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/search/jql"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "issues": [{ "id": "10007", "key": "OPS-7" }] })),
+        )
+        .expect(1)
+        .mount(&jira)
+        .await;
+    // Comments: Jira is busy, then rate limits, then takes it.
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/OPS-7/comment"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
+        .up_to_n_times(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/OPS-7/comment"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/OPS-7/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "10100" })))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let db = TestDb::new();
+    let app = TestApp::spawn(with_jira(&db, &jira.uri(), "")).await;
+    let n = declare_checkout(&app).await;
+
+    let rows = settle(&app, 1, &["done"]).await;
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].external_id.as_deref(), Some("OPS-7"));
+    let err = rows[0].last_error.as_deref().unwrap();
+    assert!(
+        err.contains("not the JSON expected") && err.contains("proxy says hi"),
+        "{err}"
+    );
+
+    set_status(&app, n, "investigating", "identified").await;
+    // While it waits, the page says why.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = app.outbox_rows().await;
+        if rows[1].last_error.as_deref().is_some_and(|e| e.contains("HTTP 429")) {
+            let html = app.get_html(&format!("/incidents/{n}")).await;
+            let d = texts(&html, "#deliveries").join(" ");
+            assert!(
+                d.contains("could not comment on OPS-7: Jira is rate limiting (HTTP 429)"),
+                "{d}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rows = settle(&app, 2, &["done"]).await;
+    assert_eq!(rows[1].attempts, 3);
+    let comments = requests(&jira)
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/comment"))
+        .count();
+    assert_eq!(comments, 3);
+    app.stop().await;
+    jira.verify().await;
+}
