@@ -212,6 +212,15 @@ impl Registry {
         if let Some(slack) = &settings.integrations.slack {
             registry.add(slack::build(slack, settings)?);
         }
+        if let Some(jira) = &settings.integrations.jira {
+            let token = common::secret(settings, &jira.token_env)?;
+            registry.add(Arc::new(jira::JiraNotifier::new(
+                jira,
+                settings,
+                &token,
+                settings.outbox.delivery_timeout_ms,
+            )?));
+        }
         if let Some(pd) = &settings.integrations.pagerduty {
             registry.add(Arc::new(pagerduty::PagerDutyNotifier::new(pd, settings)?));
         }

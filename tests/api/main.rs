@@ -9,6 +9,7 @@ mod cli;
 mod declare;
 mod delivery;
 mod fanout;
+mod jira;
 mod lifecycle;
 mod pagers;
 mod pages;
