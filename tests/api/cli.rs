@@ -10,11 +10,24 @@ fn redbutton() -> Command {
     c
 }
 
+/// Values for the secrets examples/redbutton.toml names (besides the SMTP password).
+const EXAMPLE_SECRETS: [(&str, &str); 5] = [
+    ("REDBUTTON_SLACK_TOKEN", "xoxb-example"),
+    ("REDBUTTON_JIRA_TOKEN", "jira-example"),
+    ("REDBUTTON_PAGERDUTY_KEY", "pd-example"),
+    ("REDBUTTON_PAGERDUTY_CHECKOUT_KEY", "pd-checkout-example"),
+    (
+        "REDBUTTON_AUDIT_WEBHOOK_SECRET",
+        "an-audit-webhook-secret-of-some-length",
+    ),
+];
+
 #[test]
 fn check_config_accepts_the_example_and_names_bad_keys() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/redbutton.toml");
     let out = redbutton()
         .args(["check-config", "--config", example])
+        .envs(EXAMPLE_SECRETS)
         .env("REDBUTTON_SMTP_PASSWORD", "s3cret-value")
         .output()
         .unwrap();
@@ -29,6 +42,7 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
 
     let out = redbutton()
         .args(["check-config", "--config", example])
+        .envs(EXAMPLE_SECRETS)
         .env_remove("REDBUTTON_SMTP_PASSWORD")
         .output()
         .unwrap();
@@ -75,4 +89,119 @@ fn migrate_creates_the_sqlite_file_and_serve_refuses_non_loopback_in_dev_mode() 
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen on 0.0.0.0"));
+}
+
+#[tokio::test]
+async fn probe_reports_each_integration_ok_or_the_exact_reason_and_creates_nothing() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let slack = crate::slack::SlackWorld::start().await;
+    let jira = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/myself"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("Client must be authenticated"))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let closed = crate::helpers::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("probe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[integrations.email]
+host = "127.0.0.1"
+port = {closed}
+tls = "none"
+from = "Big Red Button <redbutton@example.com>"
+
+[integrations.slack]
+base_url = "{}/api"
+token_env = "PROBE_SLACK_TOKEN"
+
+[integrations.jira]
+base_url = "{}"
+email = "bot@example.com"
+token_env = "PROBE_JIRA_TOKEN"
+project = "OPS"
+
+[integrations.pagerduty]
+routing_key_env = "PROBE_PD_KEY"
+
+[[integrations.webhooks]]
+name = "audit"
+url = "https://hooks.example.com/x?token=abc"
+secret_env = "PROBE_HOOK_SECRET"
+"#,
+            slack.server.uri(),
+            jira.uri()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        redbutton()
+            .args(["check-config", "--probe", "--config"])
+            .arg(&config)
+            .env("PROBE_SLACK_TOKEN", "xoxb-test-token-1")
+            .env("PROBE_JIRA_TOKEN", "jira-secret-token")
+            .env("PROBE_PD_KEY", "pd-secret-key")
+            .env("PROBE_HOOK_SECRET", "a-webhook-secret-long-enough")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    println!("{stdout}");
+    assert!(!out.status.success(), "failures make it exit non-zero: {stdout}");
+    assert!(stderr.contains("3 integration check(s) failed"), "{stderr}");
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .skip_while(|l| *l != "probe:")
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} line in {stdout}"))
+            .to_string()
+    };
+    let email = line("email");
+    assert!(
+        email.contains("FAILED") && email.contains(&format!("127.0.0.1:{closed}")),
+        "{email}"
+    );
+    let slack_line = line("slack");
+    assert!(
+        slack_line.contains("FAILED") && slack_line.contains("signed in to Acme as redbutton"),
+        "{slack_line}"
+    );
+    assert!(
+        slack_line.contains("lacks the scopes") && slack_line.contains("users:read.email"),
+        "{slack_line}"
+    );
+    let jira_line = line("jira");
+    assert!(jira_line.contains("FAILED") && jira_line.contains("401"), "{jira_line}");
+    assert!(line("pagerduty").contains("OK"));
+    assert!(line("webhook:audit").contains("OK"));
+    for secret in [
+        "xoxb-test-token-1",
+        "jira-secret-token",
+        "pd-secret-key",
+        "a-webhook-secret",
+        "token=abc",
+    ] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked");
+    }
+    // Nothing was created: only the reads were called.
+    let apis: Vec<String> = slack
+        .fake
+        .0
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .map(|s| s.api.clone())
+        .collect();
+    assert_eq!(apis, vec!["auth.test"]);
 }

@@ -81,13 +81,16 @@ async fn a_declaration_reaches_every_integration_in_about_the_slowest_delay() {
     for (name, p) in [("audit", "/a"), ("chatops", "/b")] {
         s.integrations.webhooks.push(
             toml::from_str(&format!(
-                "name = \"{name}\"\nurl = \"{}{p}\"\nsecret_env = \"TEST_HOOK_{name}\"\n",
-                hooks.uri()
+                "name = \"{name}\"\nurl = \"{}{p}\"\nsecret_env = \"TEST_HOOK_{}\"\n",
+                hooks.uri(),
+                name.to_uppercase()
             ))
             .unwrap(),
         );
-        s.secret_values
-            .insert(format!("TEST_HOOK_{name}"), format!("a-long-enough-secret-for-{name}"));
+        s.secret_values.insert(
+            format!("TEST_HOOK_{}", name.to_uppercase()),
+            format!("a-long-enough-secret-for-{name}"),
+        );
     }
     s.secret_values.insert("TEST_JIRA_TOKEN".into(), "jira-token".into());
     s.secret_values

@@ -318,6 +318,9 @@ impl Respond for FakeSlack {
     }
 }
 
+/// A channel as tests look at it: id, name, members, topic, pins, bookmarks, archived.
+pub type ChannelView = (String, String, Vec<String>, String, usize, usize, bool);
+
 pub struct SlackWorld {
     pub server: MockServer,
     pub fake: FakeSlack,
@@ -385,7 +388,7 @@ impl SlackWorld {
             .collect()
     }
 
-    pub fn channels(&self) -> Vec<(String, String, Vec<String>, String, usize, usize, bool)> {
+    pub fn channels(&self) -> Vec<ChannelView> {
         let st = self.fake.0.lock().unwrap();
         st.channels
             .iter()
