@@ -826,6 +826,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_configuration_with_every_integration_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("### A complete configuration").expect("README section");
+        let block = &readme[start..];
+        let body = &block[block.find("```toml\n").expect("toml block") + 8..];
+        let toml = &body[..body.find("```").expect("end of block")];
+        let s = Settings::parse(toml).unwrap();
+        assert_eq!(
+            s.enabled_notifiers(),
+            vec!["email", "slack", "jira", "pagerduty", "opsgenie", "webhook:audit"]
+        );
+    }
+
+    #[test]
     fn example_configs_are_valid() {
         let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
         assert_eq!(example.services.len(), 2);

@@ -1013,7 +1013,7 @@ impl Notifier for SlackNotifier {
         let snap = &p.incident;
         let channel = channel_name(self.channel_prefix(snap), snap.number, &snap.title, 1);
         Some(match (p.event, self.announce_channel(snap)) {
-            (EventKind::Declared, Some(c)) => format!("#{channel} and <#{c}>"),
+            (EventKind::Declared, Some(c)) => format!("#{channel}, announced in {c}"),
             _ => format!("#{channel}"),
         })
     }

@@ -571,7 +571,7 @@ async fn declaring_opens_a_channel_invites_posts_pins_bookmarks_and_announces_ex
     );
     assert!(links.iter().any(|l| l.contains("Join the incident call")), "{links:?}");
     let targets = texts(&html, "#deliveries .target");
-    assert_eq!(targets, vec![format!("#{name} and <#{CENTRAL}>")]);
+    assert_eq!(targets, vec![format!("#{name}, announced in {CENTRAL}")]);
     app.stop().await;
 }
 
