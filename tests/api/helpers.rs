@@ -270,6 +270,30 @@ impl TestApp {
     }
 
     /// The CSRF token of the signed-in session (read from any page).
+    /// Moves incident `n`'s status with the page's form; must be accepted.
+    pub async fn change_status(&self, n: i64, from: &str, to: &str) {
+        let csrf = self.csrf().await;
+        let r = self
+            .post_form(
+                &format!("/incidents/{n}/status"),
+                &[("csrf", &csrf), ("expected", from), ("status", to)],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "status {from} -> {to}");
+    }
+
+    /// Changes incident `n`'s severity with the page's form; must be accepted.
+    pub async fn change_severity(&self, n: i64, from: &str, to: &str) {
+        let csrf = self.csrf().await;
+        let r = self
+            .post_form(
+                &format!("/incidents/{n}/severity"),
+                &[("csrf", &csrf), ("expected", from), ("severity", to)],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "severity {from} -> {to}");
+    }
+
     pub async fn csrf(&self) -> String {
         hidden(&self.get_html("/declare").await, "csrf")
     }

@@ -221,17 +221,6 @@ async fn mount_jira(server: &MockServer, api: &str) -> Workflow {
     flow
 }
 
-async fn set_status(app: &TestApp, n: i64, from: &str, to: &str) {
-    let csrf = app.csrf().await;
-    let r = app
-        .post_form(
-            &format!("/incidents/{n}/status"),
-            &[("csrf", &csrf), ("expected", from), ("status", to)],
-        )
-        .await;
-    assert_eq!(r.status(), 303, "{from} -> {to}");
-}
-
 async fn declare_checkout(app: &TestApp) -> i64 {
     app.identify("Ada Lovelace", "ada@example.com").await;
     let r = app
@@ -353,7 +342,7 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     );
 
     // A status update is a comment.
-    set_status(&app, n, "investigating", "identified").await;
+    app.change_status(n, "investigating", "identified").await;
     settle(&app, 2, &["done"]).await;
     let seen = requests(&jira).await;
     assert_eq!(seen.len(), 2);
@@ -381,7 +370,7 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     );
 
     // Resolving comments, reads the transitions and takes "Done".
-    set_status(&app, n, "identified", "resolved").await;
+    app.change_status(n, "identified", "resolved").await;
     let rows = settle(&app, 4, &["done"]).await;
     assert_eq!(rows[3].attempts, 1);
     let seen = requests(&jira).await;
@@ -396,7 +385,7 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     assert_eq!(*flow.status.lock().unwrap(), "Done");
 
     // Reopening takes "Reopen Issue".
-    set_status(&app, n, "resolved", "investigating").await;
+    app.change_status(n, "resolved", "investigating").await;
     settle(&app, 5, &["done"]).await;
     let seen = requests(&jira).await;
     assert_eq!(seen.len(), 9);
@@ -459,7 +448,7 @@ async fn server_flavor_uses_api_2_wiki_text_and_a_bearer_token() {
         } })
     );
 
-    set_status(&app, n, "investigating", "resolved").await;
+    app.change_status(n, "investigating", "resolved").await;
     settle(&app, 2, &["done"]).await;
     let seen = requests(&jira).await;
     assert_eq!(seen.len(), 4);
@@ -613,7 +602,7 @@ async fn a_refused_create_is_dead_lettered_with_jiras_reasons_on_the_page() {
     assert!(!html.contains(TOKEN));
 
     // Later events say why they cannot comment.
-    set_status(&app, n, "investigating", "identified").await;
+    app.change_status(n, "investigating", "identified").await;
     let rows = settle(&app, 2, &["dead"]).await;
     assert_eq!(rows[1].attempts, 1);
     let err = rows[1].last_error.as_deref().unwrap();
@@ -633,7 +622,7 @@ async fn a_resolve_without_a_matching_transition_names_the_ones_there_are() {
     let app = TestApp::spawn(with_jira(&db, &jira.uri(), "resolve_transitions = [\"Close\"]\n")).await;
     let n = declare_checkout(&app).await;
     settle(&app, 1, &["done"]).await;
-    set_status(&app, n, "investigating", "resolved").await;
+    app.change_status(n, "investigating", "resolved").await;
     let rows = settle(&app, 2, &["done", "dead"]).await;
     assert_eq!(rows[1].state, "dead");
     assert_eq!(
@@ -756,7 +745,7 @@ async fn busy_rate_limited_and_garbled_answers_are_retried_without_duplicates() 
         "{err}"
     );
 
-    set_status(&app, n, "investigating", "identified").await;
+    app.change_status(n, "investigating", "identified").await;
     // While it waits, the page says why.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -139,28 +139,6 @@ fn without_timestamp(mut v: Value) -> Value {
     v
 }
 
-async fn change_severity(app: &TestApp, n: i64, from: &str, to: &str) {
-    let csrf = app.csrf().await;
-    let r = app
-        .post_form(
-            &format!("/incidents/{n}/severity"),
-            &[("csrf", &csrf), ("expected", from), ("severity", to)],
-        )
-        .await;
-    assert_eq!(r.status(), 303, "severity {from} -> {to}");
-}
-
-async fn change_status(app: &TestApp, n: i64, from: &str, to: &str) {
-    let csrf = app.csrf().await;
-    let r = app
-        .post_form(
-            &format!("/incidents/{n}/status"),
-            &[("csrf", &csrf), ("expected", from), ("status", to)],
-        )
-        .await;
-    assert_eq!(r.status(), 303, "status {from} -> {to}");
-}
-
 async fn declare(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
     let r = app.declare(fields).await;
     assert_eq!(r.status(), 303);
@@ -252,10 +230,10 @@ async fn pagerduty_declaring_a_sev1_triggers_with_every_field_and_resolving_reso
     );
 
     // Moving along without crossing the line sends nothing and queues nothing.
-    change_status(&app, n, "investigating", "identified").await;
+    app.change_status(n, "investigating", "identified").await;
     assert_eq!(app.outbox_rows().await.len(), 1);
 
-    change_status(&app, n, "identified", "resolved").await;
+    app.change_status(n, "identified", "resolved").await;
     wait_done(&app, 2).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 2);
@@ -270,7 +248,7 @@ async fn pagerduty_declaring_a_sev1_triggers_with_every_field_and_resolving_reso
     );
 
     // Reopening pages again, under the same dedup key.
-    change_status(&app, n, "resolved", "investigating").await;
+    app.change_status(n, "resolved", "investigating").await;
     wait_done(&app, 3).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 3);
@@ -313,7 +291,7 @@ async fn pagerduty_below_the_threshold_nothing_is_queued_until_raised_and_loweri
     .await;
     assert!(app.outbox_rows().await.is_empty(), "no outbox row below the threshold");
 
-    change_severity(&app, n, "SEV3", "SEV1").await;
+    app.change_severity(n, "SEV3", "SEV1").await;
     let rows = wait_done(&app, 1).await;
     assert_eq!(rows[0].event, "severity_changed");
     let sent = requests(&vendor).await;
@@ -338,10 +316,10 @@ async fn pagerduty_below_the_threshold_nothing_is_queued_until_raised_and_loweri
         "no lead and no summary: those keys are left out"
     );
 
-    change_severity(&app, n, "SEV1", "SEV0").await;
+    app.change_severity(n, "SEV1", "SEV0").await;
     assert_eq!(app.outbox_rows().await.len(), 1, "already paging: nothing to send");
 
-    change_severity(&app, n, "SEV0", "SEV3").await;
+    app.change_severity(n, "SEV0", "SEV3").await;
     wait_done(&app, 2).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 2);
@@ -355,7 +333,7 @@ async fn pagerduty_below_the_threshold_nothing_is_queued_until_raised_and_loweri
     );
 
     // Resolving an incident that no longer pages sends nothing.
-    change_status(&app, n, "investigating", "resolved").await;
+    app.change_status(n, "investigating", "resolved").await;
     assert_eq!(app.outbox_rows().await.len(), 2);
     app.stop().await;
 }
@@ -380,8 +358,8 @@ async fn pagerduty_never_pages_for_a_drill() {
         ],
     )
     .await;
-    change_severity(&app, n, "SEV0", "SEV1").await;
-    change_status(&app, n, "investigating", "resolved").await;
+    app.change_severity(n, "SEV0", "SEV1").await;
+    app.change_status(n, "investigating", "resolved").await;
     assert!(app.outbox_rows().await.is_empty(), "a drill queues nothing for a pager");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(requests(&vendor).await.is_empty());
@@ -411,7 +389,7 @@ async fn pagerduty_uses_the_first_service_with_its_own_routing_key_for_trigger_a
     .await;
     let rows = wait_done(&app, 1).await;
     assert_eq!(rows[0].target.as_deref(), Some("routing key of Search"));
-    change_status(&app, n, "investigating", "resolved").await;
+    app.change_status(n, "investigating", "resolved").await;
     wait_done(&app, 2).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 2);
@@ -554,7 +532,7 @@ async fn opsgenie_declaring_a_sev1_creates_with_every_field_and_resolving_closes
         })
     );
 
-    change_status(&app, n, "investigating", "resolved").await;
+    app.change_status(n, "investigating", "resolved").await;
     wait_done(&app, 2).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 2);
@@ -587,7 +565,7 @@ async fn opsgenie_below_the_threshold_nothing_is_queued_until_raised_and_lowerin
     let n = declare(&app, &[("title", "Slow admin pages"), ("severity", "SEV3")]).await;
     assert!(app.outbox_rows().await.is_empty(), "no outbox row below the threshold");
 
-    change_severity(&app, n, "SEV3", "SEV0").await;
+    app.change_severity(n, "SEV3", "SEV0").await;
     wait_done(&app, 1).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 1);
@@ -614,7 +592,7 @@ async fn opsgenie_below_the_threshold_nothing_is_queued_until_raised_and_lowerin
         })
     );
 
-    change_severity(&app, n, "SEV0", "SEV2").await;
+    app.change_severity(n, "SEV0", "SEV2").await;
     wait_done(&app, 2).await;
     let sent = requests(&vendor).await;
     assert_eq!(sent.len(), 2);
@@ -645,7 +623,7 @@ async fn opsgenie_never_pages_for_a_drill() {
     let app = TestApp::spawn(with_opsgenie(&db, &vendor)).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
     let n = declare(&app, &[("title", "Game day"), ("severity", "SEV0"), ("drill", "on")]).await;
-    change_status(&app, n, "investigating", "resolved").await;
+    app.change_status(n, "investigating", "resolved").await;
     assert!(app.outbox_rows().await.is_empty());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(requests(&vendor).await.is_empty());

@@ -593,13 +593,7 @@ async fn changes_post_in_the_channel_update_topic_and_announcement_and_resolve_c
     let cid = world.channels()[0].0.clone();
     let csrf = app.csrf().await;
     let base = format!("/incidents/{n}");
-    let r = app
-        .post_form(
-            &format!("{base}/severity"),
-            &[("csrf", &csrf), ("expected", "SEV1"), ("severity", "SEV0")],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
+    app.change_severity(n, "SEV1", "SEV0").await;
     let r = app
         .post_form(
             &format!("{base}/lead"),
@@ -613,20 +607,8 @@ async fn changes_post_in_the_channel_update_topic_and_announcement_and_resolve_c
         )
         .await;
     assert_eq!(r.status(), 303);
-    let r = app
-        .post_form(
-            &format!("{base}/status"),
-            &[("csrf", &csrf), ("expected", "investigating"), ("status", "mitigated")],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
-    let r = app
-        .post_form(
-            &format!("{base}/status"),
-            &[("csrf", &csrf), ("expected", "mitigated"), ("status", "resolved")],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
+    app.change_status(n, "investigating", "mitigated").await;
+    app.change_status(n, "mitigated", "resolved").await;
     let rows = app.wait_outbox(&["done"], Duration::from_secs(20)).await;
     assert_eq!(rows.len(), 6, "declare, severity, lead, mitigated, resolved, archive");
 
@@ -762,15 +744,7 @@ async fn permanent_slack_errors_are_dead_lettered_and_shown_with_the_missing_sco
         ("channel_not_found", "identified", "mitigated"),
     ] {
         world.fault("chat.postMessage", Fault::Error(code));
-        let csrf = app.csrf().await;
-        let base = format!("/incidents/{n}");
-        let r = app
-            .post_form(
-                &format!("{base}/status"),
-                &[("csrf", &csrf), ("expected", from), ("status", to)],
-            )
-            .await;
-        assert_eq!(r.status(), 303);
+        app.change_status(n, from, to).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let rows = app.wait_outbox(&["done", "dead"], Duration::from_secs(10)).await;
         let last = rows.iter().max_by_key(|r| r.id).unwrap();

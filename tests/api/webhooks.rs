@@ -198,28 +198,6 @@ async fn declare_payments(app: &TestApp) -> i64 {
     number_from_location(&r)
 }
 
-async fn set_status(app: &TestApp, n: i64, from: &str, to: &str) {
-    let csrf = app.csrf().await;
-    let r = app
-        .post_form(
-            &format!("/incidents/{n}/status"),
-            &[("csrf", &csrf), ("expected", from), ("status", to)],
-        )
-        .await;
-    assert_eq!(r.status(), 303, "{from} -> {to}");
-}
-
-async fn set_severity(app: &TestApp, n: i64, from: &str, to: &str) {
-    let csrf = app.csrf().await;
-    let r = app
-        .post_form(
-            &format!("/incidents/{n}/severity"),
-            &[("csrf", &csrf), ("expected", from), ("severity", to)],
-        )
-        .await;
-    assert_eq!(r.status(), 303, "{from} -> {to}");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tests.
 
@@ -230,9 +208,9 @@ async fn every_event_is_posted_signed_with_the_documented_body() {
     let app = TestApp::spawn(with_hooks(&db, vec![hook("ops", &ops, "OPS_HOOK_SECRET", &[])])).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
     let n = declare_payments(&app).await;
-    set_status(&app, n, "investigating", "identified").await;
-    set_severity(&app, n, "SEV1", "SEV2").await;
-    set_status(&app, n, "identified", "resolved").await;
+    app.change_status(n, "investigating", "identified").await;
+    app.change_severity(n, "SEV1", "SEV2").await;
+    app.change_status(n, "identified", "resolved").await;
 
     let rows = app.wait_outbox(&["done"], Duration::from_secs(15)).await;
     assert_eq!(rows.len(), 4);
@@ -352,8 +330,8 @@ async fn two_endpoints_get_only_their_events_each_signed_with_its_own_secret() {
     let app = TestApp::spawn(with_hooks(&db, vec![ops_hook, audit_hook])).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
     let n = declare_payments(&app).await;
-    set_severity(&app, n, "SEV1", "SEV0").await;
-    set_status(&app, n, "investigating", "resolved").await;
+    app.change_severity(n, "SEV1", "SEV0").await;
+    app.change_status(n, "investigating", "resolved").await;
     // A drill: ops does not take drills, audit does not take declarations.
     let r = app
         .declare(&[("title", "Game day"), ("severity", "SEV3"), ("drill", "on")])
