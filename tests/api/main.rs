@@ -14,5 +14,6 @@ mod lifecycle;
 mod pagers;
 mod pages;
 mod postgres;
+mod routing;
 mod slack;
 mod webhooks;

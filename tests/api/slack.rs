@@ -14,7 +14,7 @@ use crate::helpers::*;
 
 const TOKEN: &str = "xoxb-test-token-1";
 const BOT: &str = "UBOT0001";
-const CENTRAL: &str = "C0CENTRAL1";
+pub const CENTRAL: &str = "C0CENTRAL1";
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]
