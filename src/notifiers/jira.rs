@@ -193,6 +193,10 @@ const ISSUE: &str = "issue";
 /// Written before the create is sent, removed once the key is stored: when a later attempt finds
 /// it without a key, the create may have happened, so it searches before creating again.
 const CREATING: &str = "issue-create";
+/// How long after a create whose answer was lost a search that finds nothing is not trusted.
+const SEARCH_LAG_SECS: i64 = 30;
+/// The comment property that names the delivery which posted a comment.
+const COMMENT_PROPERTY: &str = "redbutton";
 /// Jira's limit on the summary, in UTF-16 code units (Java string length).
 const SUMMARY_MAX: usize = 255;
 /// Priority names of a stock Jira scheme, most urgent first.
@@ -504,10 +508,20 @@ impl JiraNotifier {
             return Ok(found);
         }
         let inc = &d.payload.incident;
-        let earlier_create = d.store.get(STORE, CREATING).await?.is_some();
-        if earlier_create {
+        let marker = d.store.get(STORE, CREATING).await?;
+        let earlier_create = marker.is_some();
+        if let Some(marker) = &marker {
             if let Some(key) = self.find_by_label(inc.number).await? {
                 return self.adopt(d, &key).await;
+            }
+            // Jira's search index can trail a brand-new issue by a few seconds; a search right
+            // after a lost create may miss it. Only create again once that window has passed.
+            let since = crate::domain::declaration::now_utc() - marker.at;
+            if since < chrono::Duration::seconds(SEARCH_LAG_SECS) {
+                return Err(NotifyError::Retryable(format!(
+                    "an earlier create may have made the ticket but Jira's search does not show it yet; \
+                     looking again before creating another (up to {SEARCH_LAG_SECS} s after the first try)"
+                )));
             }
         } else {
             d.store.put(STORE, CREATING, &d.idempotency_key, None).await?;
@@ -605,29 +619,97 @@ impl JiraNotifier {
         }
     }
 
-    /// Posts the comment for this delivery unless an earlier attempt already did.
+    /// Posts the comment for this delivery unless an earlier attempt already did. The comment
+    /// carries the delivery key as a comment property; an attempt that finds the "sent" marker
+    /// but no result looks for that property among the newest comments before posting again.
     async fn comment_once(&self, d: &Delivery, key: &str) -> Result<Delivered, NotifyError> {
         let marker = format!("comment:{}", d.idempotency_key);
+        let sent = format!("comment-sent:{}", d.idempotency_key);
         if let Some(done) = d.store.get(STORE, &marker).await? {
             return Ok(Delivered {
                 external_id: Some(key.to_string()),
                 external_url: done.url,
             });
         }
-        let body = json!({ "body": self.render(&self.comment(&d.payload)) });
-        let answer = http::send(self.post_json(&self.issue_api(key, "comment"), &body), VENDOR)
-            .await
-            .map_err(|e| NotifyError::Retryable(format!("could not comment on {key}: {}", e.into_notify())))?;
-        if !answer.status.is_success() {
-            return Err(self.error(&format!("comment on {key}"), &answer));
-        }
-        let created: CreatedComment = answer.json(VENDOR)?;
-        let url = format!("{}?focusedCommentId={}", self.browse(key), created.id);
-        d.store.put(STORE, &marker, &created.id, Some(&url)).await?;
+        let found = if d.store.get(STORE, &sent).await?.is_some() {
+            self.find_comment(key, &d.idempotency_key).await?
+        } else {
+            None
+        };
+        let id = match found {
+            Some(id) => id,
+            None => {
+                d.store.put(STORE, &sent, key, None).await?;
+                let body = json!({
+                    "body": self.render(&self.comment(&d.payload)),
+                    "properties": [{ "key": COMMENT_PROPERTY, "value": { "delivery": d.idempotency_key } }],
+                });
+                let answer = match http::send(self.post_json(&self.issue_api(key, "comment"), &body), VENDOR).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        if matches!(e, SendError::NotSent(_)) {
+                            d.store.delete(STORE, &sent).await?;
+                        }
+                        return Err(NotifyError::Retryable(format!(
+                            "could not comment on {key}: {}",
+                            e.into_notify()
+                        )));
+                    }
+                };
+                if !answer.status.is_success() {
+                    // Jira answered, and not with a comment: nothing to look for next time.
+                    d.store.delete(STORE, &sent).await?;
+                    return Err(self.error(&format!("comment on {key}"), &answer));
+                }
+                let created: CreatedComment = answer.json(VENDOR)?;
+                created.id
+            }
+        };
+        let url = format!("{}?focusedCommentId={}", self.browse(key), id);
+        d.store.put(STORE, &marker, &id, Some(&url)).await?;
+        d.store.delete(STORE, &sent).await?;
         Ok(Delivered {
             external_id: Some(key.to_string()),
             external_url: Some(url),
         })
+    }
+
+    /// Finds, among the issue's newest comments, the one a delivery posted (by its property).
+    async fn find_comment(&self, key: &str, delivery: &str) -> Result<Option<String>, NotifyError> {
+        let url = url::Url::parse_with_params(
+            &self.issue_api(key, "comment"),
+            [("orderBy", "-created"), ("maxResults", "100"), ("expand", "properties")],
+        )
+        .map_err(super::common::config_error)?;
+        let answer = http::send(self.request(reqwest::Method::GET, url.as_str()), VENDOR)
+            .await
+            .map_err(|e| {
+                NotifyError::Retryable(format!(
+                    "could not read the comments of {key} to find one an earlier attempt may have posted: {}",
+                    e.into_notify()
+                ))
+            })?;
+        if !answer.status.is_success() {
+            return Err(self.error(&format!("read the comments of {key}"), &answer));
+        }
+        let page: serde_json::Value = answer.json(VENDOR)?;
+        Ok(page
+            .get("comments")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c.get("properties")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|p| {
+                        p.get("key").and_then(serde_json::Value::as_str) == Some(COMMENT_PROPERTY)
+                            && p.pointer("/value/delivery").and_then(serde_json::Value::as_str) == Some(delivery)
+                    })
+            })
+            .and_then(|c| c.get("id").and_then(serde_json::Value::as_str))
+            .map(str::to_string))
     }
 
     /// Moves the ticket with the first of `wanted` that Jira offers, once per delivery.

@@ -14,6 +14,8 @@ pub struct StoredRef {
     pub value: String,
     /// A link a person can open, if any.
     pub url: Option<String>,
+    /// When it was written (UTC).
+    pub at: chrono::NaiveDateTime,
 }
 
 /// Where an earlier delivery of the same incident stands.
@@ -61,6 +63,7 @@ impl RefStore {
         Ok(row.map(|r| StoredRef {
             value: r.value,
             url: r.url,
+            at: r.updated_at,
         }))
     }
 

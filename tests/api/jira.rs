@@ -288,8 +288,8 @@ fn expected_cloud_description(n: i64, url: &str) -> Value {
     ])
 }
 
-fn change_comment(what: &str, old: &str, new: &str, url: &str) -> Value {
-    json!({ "body": doc(vec![
+fn change_comment(what: &str, old: &str, new: &str, url: &str, delivery: &str) -> Value {
+    json!({ "properties": [{ "key": "redbutton", "value": { "delivery": delivery } }], "body": doc(vec![
         para(vec![
             t(&format!("Ada Lovelace changed the {what} from ")),
             strong(old),
@@ -348,7 +348,10 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     assert_eq!(seen.len(), 2);
     let body = check_request(&seen[1], "POST", "/rest/api/3/issue/OPS-7/comment", &auth);
     check_adf(&body["body"]);
-    assert_eq!(body, change_comment("status", "investigating", "identified", &url));
+    assert_eq!(
+        body,
+        change_comment("status", "investigating", "identified", &url, "inc-1-t2-jira")
+    );
 
     // So is a severity change, with the levels' names.
     let csrf = app.csrf().await;
@@ -366,7 +369,7 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     check_adf(&body["body"]);
     assert_eq!(
         body,
-        change_comment("severity", "SEV1 (Major)", "SEV2 (Significant)", &url)
+        change_comment("severity", "SEV1 (Major)", "SEV2 (Significant)", &url, "inc-1-t3-jira")
     );
 
     // Resolving comments, reads the transitions and takes "Done".
@@ -376,7 +379,10 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     let seen = requests(&jira).await;
     assert_eq!(seen.len(), 6);
     let body = check_request(&seen[3], "POST", "/rest/api/3/issue/OPS-7/comment", &auth);
-    assert_eq!(body, change_comment("status", "identified", "resolved", &url));
+    assert_eq!(
+        body,
+        change_comment("status", "identified", "resolved", &url, "inc-1-t4-jira")
+    );
     let none = check_request(&seen[4], "GET", "/rest/api/3/issue/OPS-7/transitions", &auth);
     assert_eq!(none, Value::Null);
     assert_eq!(seen[4].url.query(), None);
@@ -390,7 +396,10 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
     let seen = requests(&jira).await;
     assert_eq!(seen.len(), 9);
     let body = check_request(&seen[6], "POST", "/rest/api/3/issue/OPS-7/comment", &auth);
-    assert_eq!(body, change_comment("status", "resolved", "investigating", &url));
+    assert_eq!(
+        body,
+        change_comment("status", "resolved", "investigating", &url, "inc-1-t5-jira")
+    );
     check_request(&seen[7], "GET", "/rest/api/3/issue/OPS-7/transitions", &auth);
     let body = check_request(&seen[8], "POST", "/rest/api/3/issue/OPS-7/transitions", &auth);
     assert_eq!(body, json!({ "transition": { "id": "41" } }));
@@ -455,9 +464,12 @@ async fn server_flavor_uses_api_2_wiki_text_and_a_bearer_token() {
     let body = check_request(&seen[1], "POST", "/rest/api/2/issue/OPS-7/comment", &auth);
     assert_eq!(
         body,
-        json!({ "body": format!(
-            "Ada Lovelace changed the status from *investigating* to *resolved*.\n\n*Incident page:* [{url}]"
-        ) })
+        json!({
+            "body": format!(
+                "Ada Lovelace changed the status from *investigating* to *resolved*.\n\n*Incident page:* [{url}]"
+            ),
+            "properties": [{ "key": "redbutton", "value": { "delivery": "inc-1-t2-jira" } }],
+        })
     );
     check_request(&seen[2], "GET", "/rest/api/2/issue/OPS-7/transitions", &auth);
     let body = check_request(&seen[3], "POST", "/rest/api/2/issue/OPS-7/transitions", &auth);
@@ -514,6 +526,119 @@ async fn an_unanswered_create_is_found_again_instead_of_opening_a_second_ticket(
     assert_eq!(
         body,
         json!({ "jql": format!("labels = \"redbutton-inc-{n}\""), "fields": ["key"], "maxResults": 1 })
+    );
+    app.stop().await;
+    jira.verify().await;
+}
+
+#[tokio::test]
+async fn a_search_that_misses_a_just_lost_create_waits_instead_of_creating_again() {
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "id": "10007", "key": "OPS-7" }))
+                .set_delay(Duration::from_millis(2500)),
+        )
+        .mount(&jira)
+        .await;
+    // Jira's search index has not caught up with the new issue yet.
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/search/jql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "issues": [], "isLast": true })))
+        .mount(&jira)
+        .await;
+    let db = TestDb::new();
+    let mut spawn = with_jira(&db, &jira.uri(), "");
+    spawn.settings.outbox.delivery_timeout_ms = 1_000;
+    let app = TestApp::spawn(spawn).await;
+    declare_checkout(&app).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = requests(&jira).await;
+        if seen.iter().filter(|r| r.url.path() == "/rest/api/3/search/jql").count() >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no second search");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = requests(&jira).await;
+    assert_eq!(seen.iter().filter(|r| r.url.path() == "/rest/api/3/issue").count(), 1);
+    let rows = app.outbox_rows().await;
+    assert!(
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("search does not show it yet"),
+        "{:?}",
+        rows[0].last_error
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_comment_whose_answer_was_lost_is_found_by_its_property_not_posted_again() {
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "10007", "key": "OPS-7" })))
+        .mount(&jira)
+        .await;
+    // Jira stores the comment but the answer comes too late for the attempt.
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/OPS-7/comment"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "id": "10100" }))
+                .set_delay(Duration::from_millis(2500)),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/OPS-7/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "10101" })))
+        .expect(0)
+        .named("a second comment")
+        .mount(&jira)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/OPS-7/comment"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "comments": [
+                { "id": "10099", "properties": [] },
+                { "id": "10100", "properties": [{ "key": "redbutton", "value": { "delivery": "inc-1-t2-jira" } }] }
+            ],
+            "startAt": 0, "maxResults": 100, "total": 2
+        })))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let db = TestDb::new();
+    let mut spawn = with_jira(&db, &jira.uri(), "");
+    spawn.settings.outbox.delivery_timeout_ms = 1_000;
+    let app = TestApp::spawn(spawn).await;
+    let n = declare_checkout(&app).await;
+    settle(&app, 1, &["done"]).await;
+    app.change_status(n, "investigating", "identified").await;
+    let rows = settle(&app, 2, &["done"]).await;
+    assert_eq!(rows[1].attempts, 2, "{:?}", rows[1].last_error);
+    assert!(
+        rows[1]
+            .external_url
+            .as_deref()
+            .unwrap()
+            .ends_with("focusedCommentId=10100")
+    );
+    let seen = requests(&jira).await;
+    let read = seen.iter().find(|r| r.method.as_str() == "GET").unwrap();
+    check_request(read, "GET", "/rest/api/3/issue/OPS-7/comment", &basic_auth());
+    assert_eq!(
+        read.url.query(),
+        Some("orderBy=-created&maxResults=100&expand=properties")
     );
     app.stop().await;
     jira.verify().await;
