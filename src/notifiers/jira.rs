@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{self, Answer, SendError};
-use super::{Delivered, Delivery, EventPayload, Notifier, NotifyError};
+use super::{Delivered, Delivery, EventPayload, IncidentSnapshot, Notifier, NotifyError};
 use crate::config::{ConfigError, Settings, bad, check_emails, check_env_name};
 use crate::domain::EventKind;
 
@@ -350,9 +350,9 @@ impl JiraNotifier {
         }
     }
 
-    fn labels(&self, number: i64, drill: bool) -> Vec<String> {
-        let prefix = &self.cfg.label_prefix;
-        let mut all = vec![prefix.clone(), incident_label(prefix, number)];
+    fn labels(&self, inc: &IncidentSnapshot) -> Vec<String> {
+        let (prefix, drill) = (&self.cfg.label_prefix, inc.drill);
+        let mut all = vec![prefix.clone(), incident_label(prefix, inc)];
         all.extend(self.cfg.labels.iter().cloned());
         if drill {
             all.push("drill".into());
@@ -387,7 +387,7 @@ impl JiraNotifier {
         if let Some(priority) = self.priority(&inc.severity) {
             fields.insert("priority".into(), json!({ "name": priority }));
         }
-        fields.insert("labels".into(), json!(self.labels(inc.number, inc.drill)));
+        fields.insert("labels".into(), json!(self.labels(inc)));
         json!({ "fields": fields })
     }
 
@@ -511,7 +511,7 @@ impl JiraNotifier {
         let marker = d.store.get(STORE, CREATING).await?;
         let earlier_create = marker.is_some();
         if let Some(marker) = &marker {
-            if let Some(key) = self.find_by_label(inc.number).await? {
+            if let Some(key) = self.find_by_label(inc).await? {
                 return self.adopt(d, &key).await;
             }
             // Jira's search index can trail a brand-new issue by a few seconds; a search right
@@ -561,10 +561,10 @@ impl JiraNotifier {
     }
 
     /// Looks for the ticket carrying the incident's label.
-    async fn find_by_label(&self, number: i64) -> Result<Option<String>, NotifyError> {
+    async fn find_by_label(&self, inc: &IncidentSnapshot) -> Result<Option<String>, NotifyError> {
         let jql = format!(
             "labels = \"{}\"",
-            jql_escape(&incident_label(&self.cfg.label_prefix, number))
+            jql_escape(&incident_label(&self.cfg.label_prefix, inc))
         );
         let request = match self.flavor {
             JiraFlavor::Cloud => self.post_json(
@@ -912,8 +912,8 @@ fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-fn incident_label(prefix: &str, number: i64) -> String {
-    format!("{prefix}-inc-{number}")
+fn incident_label(prefix: &str, inc: &IncidentSnapshot) -> String {
+    format!("{prefix}-{}", inc.external_key())
 }
 
 fn jql_escape(s: &str) -> String {
@@ -1496,7 +1496,9 @@ mod tests {
         assert_eq!(f["issuetype"], json!({ "name": "Task" }));
         assert_eq!(f["summary"], "INC-12: Card payments failing");
         assert_eq!(f["priority"], json!({ "name": "High" }));
-        assert_eq!(f["labels"], json!(["redbutton", "redbutton-inc-12", "ops", "drill"]));
+        let label = format!("redbutton-{}", p.incident.external_key());
+        assert!(label.starts_with("redbutton-inc-12-"));
+        assert_eq!(f["labels"], json!(["redbutton", label, "ops", "drill"]));
         assert_eq!(f["customfield_10010"], "checkout");
         assert_eq!(f["components"], json!([{ "name": "Checkout" }]));
         assert_eq!(f["customfield_2"], 3);

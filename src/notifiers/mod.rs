@@ -63,6 +63,16 @@ impl IncidentSnapshot {
     pub fn reference(&self) -> String {
         format!("INC-{}", self.number)
     }
+
+    /// The name other systems know this incident by (PagerDuty dedup key, Opsgenie alias, Jira
+    /// label): `inc-<number>-<6 hex>`, the hex from the declaration time, so two installs, or
+    /// one whose database was reset, never share a key.
+    pub fn external_key(&self) -> String {
+        use sha2::Digest;
+        let micros = self.declared_at.and_utc().timestamp_micros().to_string();
+        let digest = hex::encode(sha2::Sha256::digest(micros.as_bytes()));
+        format!("inc-{}-{}", self.number, &digest[..6])
+    }
 }
 
 /// A field that changed.
@@ -257,5 +267,45 @@ impl Registry {
     /// Whether no notifier is configured.
     pub fn is_empty(&self) -> bool {
         self.notifiers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_keys_carry_the_number_and_a_hash_of_the_declaration_time() {
+        let at = chrono::DateTime::from_timestamp_micros(1_795_237_200_123_456)
+            .unwrap()
+            .naive_utc();
+        let snap = IncidentSnapshot {
+            number: 42,
+            title: "t".into(),
+            severity: "SEV1".into(),
+            status: "investigating".into(),
+            services: vec![],
+            summary: String::new(),
+            declared_by: Actor {
+                name: "a".into(),
+                email: "a@example.com".into(),
+            },
+            lead: None,
+            drill: false,
+            declared_at: at,
+            url: "http://x/incidents/42".into(),
+            bridge_url: None,
+        };
+        // sha256("1795237200123456") starts with d04be5 (computed with Python's hashlib).
+        assert_eq!(snap.external_key(), "inc-42-d04be5");
+        let later = IncidentSnapshot {
+            declared_at: at + chrono::Duration::microseconds(1),
+            ..snap.clone()
+        };
+        assert_ne!(
+            later.external_key(),
+            snap.external_key(),
+            "a reset database's INC-42 differs"
+        );
     }
 }

@@ -190,7 +190,7 @@ impl OpsgenieNotifier {
         }
         json!({
             "message": headline(payload, MESSAGE_MAX_CHARS),
-            "alias": incident_key(inc.number),
+            "alias": incident_key(inc),
             "description": description,
             "responders": responders,
             "tags": tags,
@@ -268,7 +268,7 @@ impl Notifier for OpsgenieNotifier {
             let Some(action) = page_action(&self.settings, &self.threshold, payload) else {
                 return Ok(Delivered::default());
             };
-            let alias = incident_key(payload.incident.number);
+            let alias = incident_key(&payload.incident);
             match action {
                 PageAction::Open => {
                     self.post(format!("{}/v2/alerts", self.base_url), &self.create_body(payload))

@@ -142,8 +142,8 @@ pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventP
 }
 
 /// The dedup key (PagerDuty) and alias (Opsgenie) of an incident: stable for its whole life.
-pub(crate) fn incident_key(number: i64) -> String {
-    format!("redbutton-inc-{number}")
+pub(crate) fn incident_key(incident: &super::IncidentSnapshot) -> String {
+    format!("redbutton-{}", incident.external_key())
 }
 
 /// `INC-12 [SEV1] title`, at most `max` characters (cut on a character boundary).
@@ -347,7 +347,7 @@ impl PagerDutyNotifier {
         json!({
             "routing_key": key,
             "event_action": "trigger",
-            "dedup_key": incident_key(inc.number),
+            "dedup_key": incident_key(inc),
             "payload": Value::Object(event_payload),
             "client": "Big Red Button",
             "client_url": inc.url,
@@ -446,7 +446,7 @@ impl Notifier for PagerDutyNotifier {
                     let body = json!({
                         "routing_key": key,
                         "event_action": "resolve",
-                        "dedup_key": incident_key(inc.number),
+                        "dedup_key": incident_key(inc),
                     });
                     self.send(&body).await?
                 }

@@ -294,6 +294,19 @@ impl TestApp {
         assert_eq!(r.status(), 303, "severity {from} -> {to}");
     }
 
+    /// What integrations call incident `n` outside (`inc-<n>-<hash>`).
+    pub async fn external_key(&self, n: i64) -> String {
+        let row = self
+            .state
+            .db
+            .run(move |conn| redbutton::db::models::incident::find_by_number(conn, n))
+            .await
+            .unwrap()
+            .unwrap();
+        let snap = redbutton::services::lifecycle::snapshot(&self.state, &row, vec![]);
+        snap.external_key()
+    }
+
     pub async fn csrf(&self) -> String {
         hidden(&self.get_html("/declare").await, "csrf")
     }

@@ -329,7 +329,7 @@ async fn cloud_ticket_follows_the_incident_from_declare_to_reopen() {
             "summary": format!("INC-{n}: Card payments failing"),
             "description": expected_cloud_description(n, &url),
             "priority": { "name": "High" },
-            "labels": ["redbutton", format!("redbutton-inc-{n}"), "ops"],
+            "labels": ["redbutton", format!("redbutton-{}", app.external_key(n).await), "ops"],
         } })
     );
 
@@ -453,7 +453,7 @@ async fn server_flavor_uses_api_2_wiki_text_and_a_bearer_token() {
             "summary": format!("INC-{n}: Card payments failing"),
             "description": description,
             "priority": { "name": "Critical" },
-            "labels": ["redbutton", format!("redbutton-inc-{n}")],
+            "labels": ["redbutton", format!("redbutton-{}", app.external_key(n).await)],
         } })
     );
 
@@ -525,7 +525,7 @@ async fn an_unanswered_create_is_found_again_instead_of_opening_a_second_ticket(
     let body = check_request(search, "POST", "/rest/api/3/search/jql", &basic_auth());
     assert_eq!(
         body,
-        json!({ "jql": format!("labels = \"redbutton-inc-{n}\""), "fields": ["key"], "maxResults": 1 })
+        json!({ "jql": format!("labels = \"redbutton-{}\"", app.external_key(n).await), "fields": ["key"], "maxResults": 1 })
     );
     app.stop().await;
     jira.verify().await;

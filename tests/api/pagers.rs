@@ -202,7 +202,7 @@ async fn pagerduty_declaring_a_sev1_triggers_with_every_field_and_resolving_reso
         json!({
             "routing_key": PD_DEFAULT,
             "event_action": "trigger",
-            "dedup_key": format!("redbutton-inc-{n}"),
+            "dedup_key": format!("redbutton-{}", app.external_key(n).await),
             "payload": {
                 "summary": format!("INC-{n} [SEV1] Card payments failing"),
                 "source": "127.0.0.1",
@@ -243,7 +243,7 @@ async fn pagerduty_declaring_a_sev1_triggers_with_every_field_and_resolving_reso
         json!({
             "routing_key": PD_DEFAULT,
             "event_action": "resolve",
-            "dedup_key": format!("redbutton-inc-{n}"),
+            "dedup_key": format!("redbutton-{}", app.external_key(n).await),
         })
     );
 
@@ -254,7 +254,7 @@ async fn pagerduty_declaring_a_sev1_triggers_with_every_field_and_resolving_reso
     assert_eq!(sent.len(), 3);
     let again = body(&sent[2]);
     assert_eq!(again["event_action"], "trigger");
-    assert_eq!(again["dedup_key"], format!("redbutton-inc-{n}"));
+    assert_eq!(again["dedup_key"], format!("redbutton-{}", app.external_key(n).await));
 
     let html = app.get_html(&format!("/incidents/{n}")).await;
     let d = texts(&html, "#deliveries tbody tr");
@@ -328,7 +328,7 @@ async fn pagerduty_below_the_threshold_nothing_is_queued_until_raised_and_loweri
         json!({
             "routing_key": PD_DEFAULT,
             "event_action": "resolve",
-            "dedup_key": format!("redbutton-inc-{n}"),
+            "dedup_key": format!("redbutton-{}", app.external_key(n).await),
         })
     );
 
@@ -499,7 +499,7 @@ async fn opsgenie_declaring_a_sev1_creates_with_every_field_and_resolving_closes
     assert_eq!(rows[0].target.as_deref(), Some("teams payments-oncall, sre"));
     assert_eq!(
         rows[0].external_id.as_deref(),
-        Some(format!("redbutton-inc-{n}").as_str())
+        Some(format!("redbutton-{}", app.external_key(n).await).as_str())
     );
 
     let url = format!("{}/incidents/{n}", app.address);
@@ -510,7 +510,7 @@ async fn opsgenie_declaring_a_sev1_creates_with_every_field_and_resolving_closes
         body(&sent[0]),
         json!({
             "message": format!("INC-{n} [SEV1] Card payments failing"),
-            "alias": format!("redbutton-inc-{n}"),
+            "alias": format!("redbutton-{}", app.external_key(n).await),
             "description": format!("Declines at **40%**.\n\nIncident page: {url}"),
             "responders": [
                 {"name": "payments-oncall", "type": "team"},
@@ -538,7 +538,7 @@ async fn opsgenie_declaring_a_sev1_creates_with_every_field_and_resolving_closes
     assert_eq!(sent.len(), 2);
     assert_og_request(
         &sent[1],
-        &format!("/v2/alerts/redbutton-inc-{n}/close"),
+        &format!("/v2/alerts/redbutton-{}/close", app.external_key(n).await),
         Some("identifierType=alias"),
     );
     assert_eq!(
@@ -575,7 +575,7 @@ async fn opsgenie_below_the_threshold_nothing_is_queued_until_raised_and_lowerin
         body(&sent[0]),
         json!({
             "message": format!("INC-{n} [SEV0] Slow admin pages"),
-            "alias": format!("redbutton-inc-{n}"),
+            "alias": format!("redbutton-{}", app.external_key(n).await),
             "description": format!("Incident page: {url}"),
             "responders": [],
             "tags": ["redbutton", "SEV0"],
@@ -598,7 +598,7 @@ async fn opsgenie_below_the_threshold_nothing_is_queued_until_raised_and_lowerin
     assert_eq!(sent.len(), 2);
     assert_og_request(
         &sent[1],
-        &format!("/v2/alerts/redbutton-inc-{n}/close"),
+        &format!("/v2/alerts/redbutton-{}/close", app.external_key(n).await),
         Some("identifierType=alias"),
     );
     assert_eq!(
