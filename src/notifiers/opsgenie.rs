@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http;
-use super::pagerduty::{PageAction, headline, incident_key, page_action, refusal};
+use super::pagerduty::{PageAction, headline, incident_key, page_action, refusal, still_fits};
 use super::{Delivered, Delivery, EventPayload, Notifier, NotifyError};
 use crate::config::{ConfigError, Settings, bad, check_env_name};
 
@@ -268,6 +268,9 @@ impl Notifier for OpsgenieNotifier {
             let Some(action) = page_action(&self.settings, &self.threshold, payload) else {
                 return Ok(Delivered::default());
             };
+            if !still_fits(&self.settings, &self.threshold, delivery, action).await? {
+                return Ok(Delivered::default());
+            }
             let alias = incident_key(&payload.incident);
             match action {
                 PageAction::Open => {

@@ -119,6 +119,25 @@ pub(crate) fn pages(settings: &Settings, threshold: &str, severity: &str, status
     !drill && status != "resolved" && super::common::at_or_above(settings, severity, threshold)
 }
 
+/// Whether `action`, decided from the event, still fits the incident as it is now. A delivery
+/// can run long after its event (a retry, a dead delivery retried by hand): a trigger for an
+/// incident resolved since, or a resolve for one reopened since, would be wrong, so it is skipped.
+pub(crate) async fn still_fits(
+    settings: &Settings,
+    threshold: &str,
+    delivery: &Delivery,
+    action: PageAction,
+) -> Result<bool, NotifyError> {
+    let Some((status, severity)) = delivery.store.incident_now().await? else {
+        return Ok(false);
+    };
+    let pages_now = pages(settings, threshold, &severity, &status, delivery.payload.incident.drill);
+    Ok(match action {
+        PageAction::Open => pages_now,
+        PageAction::Close => !pages_now,
+    })
+}
+
 /// Compares whether the incident paged before the event with whether it pages after it. `None`
 /// when nothing changes for the pager (including drills, lead changes and notes).
 pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventPayload) -> Option<PageAction> {
@@ -421,6 +440,9 @@ impl Notifier for PagerDutyNotifier {
             let Some(action) = page_action(&self.settings, &self.threshold, payload) else {
                 return Ok(Delivered::default());
             };
+            if !still_fits(&self.settings, &self.threshold, delivery, action).await? {
+                return Ok(Delivered::default());
+            }
             let dedup_key = match action {
                 PageAction::Open => {
                     let route = self

@@ -94,14 +94,21 @@ impl RefStore {
 
     /// The incident's status now (not when the event happened).
     pub async fn incident_status(&self) -> Result<Option<String>, NotifyError> {
+        Ok(self.incident_now().await?.map(|(status, _)| status))
+    }
+
+    /// The incident's status and severity now (not when the event happened): a delivery retried
+    /// long after its event checks that its action still fits.
+    pub async fn incident_now(&self) -> Result<Option<(String, String)>, NotifyError> {
+        use crate::db::schema::incidents;
         use diesel::prelude::*;
         let id = self.incident_id;
         self.db
             .run(move |conn| {
-                crate::db::schema::incidents::table
+                incidents::table
                     .find(id)
-                    .select(crate::db::schema::incidents::status)
-                    .first::<String>(conn)
+                    .select((incidents::status, incidents::severity))
+                    .first::<(String, String)>(conn)
                     .optional()
             })
             .await

@@ -469,6 +469,46 @@ async fn pagerduty_refusal_is_dead_lettered_with_its_message_on_the_incident_pag
     app.stop().await;
 }
 
+#[tokio::test]
+async fn pagerduty_a_dead_trigger_retried_after_the_incident_resolved_pages_nobody() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/enqueue"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"status": "invalid event", "message": "no"})))
+        .up_to_n_times(1)
+        .mount(&vendor)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/enqueue"))
+        .respond_with(pd_accepted("redbutton-inc-1"))
+        .mount(&vendor)
+        .await;
+    let db = TestDb::new();
+    let app = TestApp::spawn(with_pagerduty(&db, &vendor)).await;
+    app.identify("Ada Lovelace", "ada@example.com").await;
+    let n = declare(&app, &[("title", "Checkout down"), ("severity", "SEV1")]).await;
+    let rows = app.wait_outbox(&["dead"], Duration::from_secs(15)).await;
+    app.change_status(n, "investigating", "resolved").await;
+    app.wait_outbox(&["dead", "done"], Duration::from_secs(15)).await;
+    assert_eq!(requests(&vendor).await.len(), 2, "the refused trigger and the resolve");
+
+    // Someone retries the dead trigger after the incident is over: nobody is woken up.
+    let csrf = app.csrf().await;
+    let r = app
+        .post_form(
+            &format!("/incidents/{n}/deliveries/{}/retry", rows[0].id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let rows = app.wait_outbox(&["done"], Duration::from_secs(15)).await;
+    assert_eq!(rows.len(), 2);
+    let sent = requests(&vendor).await;
+    assert_eq!(sent.len(), 2, "no trigger for a resolved incident");
+    assert_eq!(body(&sent[1])["event_action"], "resolve");
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Opsgenie
 
