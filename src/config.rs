@@ -37,7 +37,31 @@ pub struct Settings {
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
-    pub secret_values: std::collections::BTreeMap<String, String>,
+    pub secret_values: SecretValues,
+}
+
+/// Secret values supplied in code, by variable name. Its `Debug` shows names only.
+#[derive(Clone, Default)]
+pub struct SecretValues(std::collections::BTreeMap<String, String>);
+
+impl SecretValues {
+    /// Sets a value.
+    pub fn insert(&mut self, var: String, value: String) {
+        self.0.insert(var, value);
+    }
+
+    /// Reads a value.
+    pub fn get(&self, var: &str) -> Option<&String> {
+        self.0.get(var)
+    }
+}
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.keys().map(|k| format!("{k}=<redacted>")))
+            .finish()
+    }
 }
 
 /// `[conference]`: the call responders join.

@@ -47,11 +47,21 @@ pub struct Answer {
     pub headers: HeaderMap,
     /// Body (at most [`MAX_BODY_BYTES`]).
     pub body: Vec<u8>,
+    /// Whether a success answer's body was cut at [`MAX_BODY_BYTES`] (the request did succeed;
+    /// only its body is incomplete).
+    pub truncated: bool,
 }
 
 impl Answer {
     /// Parses the body as JSON, or says the vendor answered something else.
     pub fn json<T: serde::de::DeserializeOwned>(&self, vendor: &str) -> Result<T, NotifyError> {
+        if self.truncated {
+            return Err(NotifyError::Retryable(format!(
+                "{vendor} answered HTTP {} with a body over {} KiB; not read",
+                self.status.as_u16(),
+                MAX_BODY_BYTES / 1024
+            )));
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             NotifyError::Retryable(format!(
                 "{vendor} answered HTTP {} with a body that is not the JSON expected ({e}): {}",
@@ -97,6 +107,16 @@ pub async fn send(request: reqwest::RequestBuilder, vendor: &str) -> Result<Answ
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    if status.is_success() {
+                        // It worked; only the body is too big. Say so rather than retry (a
+                        // retry would repeat a side effect that happened).
+                        return Ok(Answer {
+                            status,
+                            headers,
+                            body,
+                            truncated: true,
+                        });
+                    }
                     return Err(SendError::Unknown(format!(
                         "{vendor} answered HTTP {} with a body over {} KiB; not read",
                         status.as_u16(),
@@ -114,7 +134,12 @@ pub async fn send(request: reqwest::RequestBuilder, vendor: &str) -> Result<Answ
             }
         }
     }
-    Ok(Answer { status, headers, body })
+    Ok(Answer {
+        status,
+        headers,
+        body,
+        truncated: false,
+    })
 }
 
 fn classify(vendor: &str, e: reqwest::Error) -> SendError {
@@ -209,6 +234,7 @@ mod tests {
             status: StatusCode::from_u16(code).unwrap(),
             headers: map,
             body: body.as_bytes().to_vec(),
+            truncated: false,
         }
     }
 

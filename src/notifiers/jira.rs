@@ -613,8 +613,8 @@ impl JiraNotifier {
             Some(s) if s.state == "done" => Err(NotifyError::Permanent(format!(
                 "no Jira issue key is stored for {reference} although its creation was delivered"
             ))),
-            Some(_) => Err(NotifyError::Retryable(format!(
-                "the Jira issue for {reference} is not created yet"
+            Some(_) => Err(NotifyError::Waiting(format!(
+                "waiting for the Jira issue for {reference} to be created"
             ))),
         }
     }

@@ -128,6 +128,14 @@ pub fn map_priority(settings: &Settings, map: &BTreeMap<String, String>, severit
 }
 
 impl OpsgenieNotifier {
+    /// `GenieKey <key>`, marked sensitive so no debug output of the request shows it.
+    fn authorization(&self) -> reqwest::header::HeaderValue {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("GenieKey {}", self.api_key))
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("GenieKey invalid"));
+        v.set_sensitive(true);
+        v
+    }
+
     /// Builds it from the validated section, reading the API key now.
     pub fn new(og: &OpsgenieSettings, settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {
@@ -226,7 +234,7 @@ impl OpsgenieNotifier {
         let request = self
             .client
             .post(url)
-            .header(reqwest::header::AUTHORIZATION, format!("GenieKey {}", self.api_key))
+            .header(reqwest::header::AUTHORIZATION, self.authorization())
             .json(body);
         let answer = http::send(request, VENDOR).await?;
         if !answer.status.is_success() {
@@ -297,7 +305,7 @@ impl Notifier for OpsgenieNotifier {
             let request = self
                 .client
                 .get(format!("{}/v2/alerts?limit=1", self.base_url))
-                .header(reqwest::header::AUTHORIZATION, format!("GenieKey {}", self.api_key));
+                .header(reqwest::header::AUTHORIZATION, self.authorization());
             let answer = http::send(request, VENDOR)
                 .await
                 .map_err(|e| e.into_notify().to_string())?;

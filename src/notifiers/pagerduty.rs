@@ -639,6 +639,7 @@ pub(crate) mod tests {
             status: reqwest::StatusCode::from_u16(code).unwrap(),
             headers: Default::default(),
             body: body.as_bytes().to_vec(),
+            truncated: false,
         };
         let e = refusal(
             "PagerDuty",

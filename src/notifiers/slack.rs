@@ -155,6 +155,23 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Escapes, then shortens to at most `max` characters without splitting an entity like `&lt;`
+/// (escaping can make text up to five times longer, so it must come first).
+pub fn escape_cut(text: &str, max: usize) -> String {
+    let escaped = escape(text);
+    if escaped.chars().count() <= max {
+        return escaped;
+    }
+    let mut s: String = escaped.chars().take(max.saturating_sub(1)).collect();
+    if let Some(amp) = s.rfind('&')
+        && !s[amp..].contains(';')
+    {
+        s.truncate(amp);
+    }
+    s.push('\u{2026}');
+    s
+}
+
 fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
@@ -278,6 +295,7 @@ impl SlackNotifier {
             let vendor = format!("Slack {method}");
             return Err(CallError::Transport(http::status_error(&vendor, &answer), true));
         }
+        let wait = http::retry_after(&answer.headers);
         let body: Value = answer
             .json(&format!("Slack {method}"))
             .map_err(|e| CallError::Transport(e, true))?;
@@ -290,6 +308,16 @@ impl SlackNotifier {
             .unwrap_or("unknown_error")
             .to_string();
         let needed = body.get("needed").and_then(Value::as_str).map(str::to_string);
+        if matches!(code.as_str(), "ratelimited" | "rate_limited") {
+            let wait = wait.unwrap_or(Duration::from_secs(30));
+            return Err(CallError::Transport(
+                NotifyError::RetryAfter(
+                    format!("Slack {method}: rate limited; retrying after {} s", wait.as_secs()),
+                    wait,
+                ),
+                true,
+            ));
+        }
         Err(CallError::Api {
             method: method.to_string(),
             code,
@@ -381,18 +409,22 @@ impl SlackNotifier {
 
     // -- the steps of a declaration --------------------------------------------------------
 
-    /// Creates the incident channel, or finds the one an interrupted attempt created.
+    /// Creates the incident channel, or finds the one an interrupted attempt created. Before each
+    /// create a marker names the channel about to be made; a later attempt whose create of that
+    /// same name is refused as taken looks for it (by name and creator) before moving on.
     async fn ensure_channel(&self, d: &Delivery) -> Result<String, NotifyError> {
         let store = &d.store;
         if let Some(c) = store.get(NAME, "channel").await? {
             return Ok(c.value);
         }
         let snap = &d.payload.incident;
-        // A name recorded by an attempt that never learned the answer: the channel may exist.
-        let pending = store.get(NAME, "channel_pending").await?.map(|r| r.value);
+        let mut tried = Vec::new();
         for attempt in 1..=20u32 {
             let name = channel_name(self.channel_prefix(snap), snap.number, &snap.title, attempt);
-            store.put(NAME, "channel_pending", &name, None).await?;
+            let marker = format!("channel_pending:{name}");
+            let earlier = store.get(NAME, &marker).await?.is_some();
+            store.put(NAME, &marker, &name, None).await?;
+            tried.push(marker.clone());
             let created = self
                 .call(
                     "conversations.create",
@@ -401,18 +433,16 @@ impl SlackNotifier {
                 .await;
             let id = match created {
                 Ok(v) => v.pointer("/channel/id").and_then(Value::as_str).map(str::to_string),
-                Err(e) if e.code() == Some("name_taken") => {
-                    if pending.as_deref() == Some(name.as_str())
-                        && let Some(id) = self.find_own_channel(&name).await?
-                    {
-                        Some(id)
-                    } else {
-                        continue;
-                    }
-                }
+                Err(e) if e.code() == Some("name_taken") => match earlier {
+                    true => match self.find_own_channel(&name).await? {
+                        Some(id) => Some(id),
+                        None => continue,
+                    },
+                    false => continue,
+                },
                 Err(e) => {
                     if !e.maybe_sent() {
-                        store.delete(NAME, "channel_pending").await?;
+                        store.delete(NAME, &marker).await?;
                     }
                     return Err(e.into());
                 }
@@ -424,7 +454,9 @@ impl SlackNotifier {
             };
             store.put(NAME, "channel", &id, Some(&Self::channel_link(&id))).await?;
             store.put(NAME, "channel_name", &name, None).await?;
-            store.delete(NAME, "channel_pending").await?;
+            for m in &tried {
+                store.delete(NAME, m).await?;
+            }
             return Ok(id);
         }
         Err(NotifyError::Permanent(
@@ -436,12 +468,14 @@ impl SlackNotifier {
     async fn find_own_channel(&self, name: &str) -> Result<Option<String>, NotifyError> {
         let bot = self.bot().await?.user_id.clone();
         let mut cursor = String::new();
-        for _ in 0..50 {
-            let mut q = vec![
-                ("types", "public_channel,private_channel"),
-                ("exclude_archived", "true"),
-                ("limit", "200"),
-            ];
+        for _ in 0..10 {
+            // One type at a time: asking for both has been known to leave private ones out.
+            let kind = if self.settings.private_channels {
+                "private_channel"
+            } else {
+                "public_channel"
+            };
+            let mut q = vec![("types", kind), ("exclude_archived", "true"), ("limit", "1000")];
             if !cursor.is_empty() {
                 q.push(("cursor", cursor.as_str()));
             }
@@ -618,6 +652,28 @@ impl SlackNotifier {
             Ok(_) => Ok(()),
             // Already there, or the bot itself: the goal (they are in the channel) is met.
             Err(e) if matches!(e.code(), Some("already_in_channel" | "cant_invite_self")) => Ok(()),
+            // Someone Slack will not let into the channel (a guest, a deactivated account):
+            // everyone else is in, and the incident must not wait on them.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        "cant_invite"
+                            | "user_is_restricted"
+                            | "user_is_ultra_restricted"
+                            | "ura_max_channels"
+                            | "user_not_found"
+                            | "user_disabled"
+                            | "not_allowed_token_type"
+                    )
+                ) =>
+            {
+                tracing::warn!(
+                    slack.error = e.code().unwrap_or_default(),
+                    "some people could not be invited to the incident channel"
+                );
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -820,6 +876,11 @@ impl SlackNotifier {
     /// Archives the channel, unless the incident was reopened meanwhile.
     async fn archive(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
         let channel = self.existing_channel(&d.store).await?;
+        if d.store.unfinished(NAME).await? > 0 {
+            return Err(NotifyError::Waiting(
+                "waiting for the channel's other posts before archiving it".into(),
+            ));
+        }
         if d.store.incident_status().await?.as_deref() != Some(Status::Resolved.as_str()) {
             return Ok(Delivered::default());
         }
@@ -895,7 +956,7 @@ pub fn summary_message(snap: &IncidentSnapshot) -> (String, Value) {
     let summary = if snap.summary.trim().is_empty() {
         "_No summary yet._".to_string()
     } else {
-        escape(&cut(&snap.summary, 2800))
+        escape_cut(&snap.summary, 2900)
     };
     let mut text = format!(
         "{drill}{}: {} ({}, {}). Declared by {}. Lead: {}. {}",
@@ -922,7 +983,7 @@ pub fn summary_message(snap: &IncidentSnapshot) -> (String, Value) {
         { "type": "context", "elements": [ { "type": "mrkdwn", "text": format!("Declared by {}", escape(&snap.declared_by.name)) } ] },
         link_buttons(snap),
     ]);
-    (text, blocks)
+    (escape_cut(&text, 3000), blocks)
 }
 
 /// The announcement in the central channel, kept current with `chat.update`.
@@ -934,7 +995,12 @@ pub fn announcement(snap: &IncidentSnapshot, channel: Option<&str>) -> (String, 
         ":red_circle:"
     };
     let channel_text = channel.map(|c| format!(" \u{b7} <#{c}>")).unwrap_or_default();
-    let text = format!("{drill}{}: {} \u{2014} {}", snap.reference(), snap.title, facts(snap));
+    let text = escape(&format!(
+        "{drill}{}: {} \u{2014} {}",
+        snap.reference(),
+        snap.title,
+        facts(snap)
+    ));
     let blocks = json!([
         { "type": "section", "text": { "type": "mrkdwn", "text": format!(
             "{mark} *{drill}<{}|{}: {}>*\n{}{channel_text}",
@@ -975,9 +1041,9 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         EventKind::NoteAdded => format!("{who} added a note: {}", p.note.clone().unwrap_or_default()),
         EventKind::Declared => format!("{who} declared {}.", snap.reference()),
     };
-    let text = format!("{} {}", snap.reference(), line);
+    let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
     let blocks = json!([
-        { "type": "section", "text": { "type": "mrkdwn", "text": escape(&cut(&line, 2900)) } },
+        { "type": "section", "text": { "type": "mrkdwn", "text": escape_cut(&line, 2900) } },
         { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
     ]);
     (text, blocks)
@@ -1091,13 +1157,13 @@ pub fn required_scopes(private_channels: bool) -> Vec<&'static str> {
         "bookmarks:write",
         "users:read",
         "users:read.email",
-        "channels:read",
+        // The central announcement channel is public; its history finds a lost announcement.
         "channels:history",
     ];
     if private_channels {
         v.extend(["groups:write", "groups:read", "groups:history"]);
     } else {
-        v.push("channels:manage");
+        v.extend(["channels:manage", "channels:read"]);
     }
     v
 }
@@ -1159,5 +1225,37 @@ mod tests {
             escape("<!channel> & <http://x|y>"),
             "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
         );
+    }
+
+    #[test]
+    fn escaping_comes_before_cutting_and_never_splits_an_entity() {
+        let s = escape_cut(&"<".repeat(1000), 2900);
+        assert!(s.chars().count() <= 2900, "{}", s.len());
+        assert!(s.ends_with("&lt;\u{2026}"), "{}", &s[s.len() - 12..]);
+        assert_eq!(escape_cut("a<b", 10), "a&lt;b");
+    }
+
+    #[test]
+    fn the_fallback_text_is_escaped_too() {
+        let snap = IncidentSnapshot {
+            number: 3,
+            title: "<!channel> pay <https://evil.example|here>".into(),
+            severity: "SEV1".into(),
+            status: "investigating".into(),
+            services: vec![],
+            summary: String::new(),
+            declared_by: crate::domain::Actor {
+                name: "Mallory <!here>".into(),
+                email: "m@example.com".into(),
+            },
+            lead: None,
+            drill: false,
+            declared_at: chrono::NaiveDateTime::default(),
+            url: "http://x/incidents/3".into(),
+            bridge_url: None,
+        };
+        for (text, _) in [summary_message(&snap), announcement(&snap, Some("C123"))] {
+            assert!(!text.contains("<!") && !text.contains("<https"), "{text}");
+        }
     }
 }

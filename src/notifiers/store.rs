@@ -118,17 +118,20 @@ impl RefStore {
     /// The first delivery of this incident to `notifier` for `event`, if there is one.
     pub async fn delivery_status(&self, notifier: &str, event: &str) -> Result<Option<DeliveryStatus>, NotifyError> {
         let (id, notifier, event) = (self.incident_id, notifier.to_string(), event.to_string());
-        let rows = self
+        let row = self
             .db
-            .run(move |conn| outbox::list_for(conn, id))
+            .run(move |conn| outbox::first_state(conn, id, &notifier, &event))
             .await
             .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .find(|r| r.notifier == notifier && r.event == event)
-            .map(|r| DeliveryStatus {
-                state: r.state,
-                last_error: r.last_error,
-            }))
+        Ok(row.map(|(state, last_error)| DeliveryStatus { state, last_error }))
+    }
+
+    /// How many of this incident's main-line deliveries to `notifier` are still to run.
+    pub async fn unfinished(&self, notifier: &str) -> Result<i64, NotifyError> {
+        let key = format!("{}:{notifier}", self.incident_id);
+        self.db
+            .run(move |conn| outbox::unfinished_in_sequence(conn, &key))
+            .await
+            .map_err(db_error)
     }
 }

@@ -325,8 +325,32 @@ impl WebhookNotifier {
         format!("Webhook {} ({})", self.name, self.host)
     }
 
-    /// Reads a non-2xx answer into retry-or-not.
+    /// Reads a non-2xx answer into retry-or-not. The receiver's body may repeat our URL (a
+    /// framework's "Cannot POST /hooks/<token>"), so the URL's path and query are blanked out of
+    /// whatever we keep.
     fn failure(&self, answer: &Answer) -> NotifyError {
+        let redact = |m: String| -> String {
+            let Ok(u) = url::Url::parse(&self.url) else {
+                return m;
+            };
+            let mut m = m;
+            if let Some(q) = u.query().filter(|q| !q.is_empty()) {
+                m = m.replace(q, "<query>");
+            }
+            if u.path().len() > 1 {
+                m = m.replace(u.path(), "<path>");
+            }
+            m
+        };
+        match self.classify(answer) {
+            NotifyError::Permanent(m) => NotifyError::Permanent(redact(m)),
+            NotifyError::Retryable(m) => NotifyError::Retryable(redact(m)),
+            NotifyError::RetryAfter(m, d) => NotifyError::RetryAfter(redact(m), d),
+            NotifyError::Waiting(m) => NotifyError::Waiting(redact(m)),
+        }
+    }
+
+    fn classify(&self, answer: &Answer) -> NotifyError {
         let vendor = self.vendor();
         let code = answer.status.as_u16();
         match code {

@@ -18,9 +18,43 @@ pub fn should_retry(attempts: u32, max_attempts: u32) -> bool {
     attempts < max_attempts
 }
 
+/// How long a delivery that is only waiting for something (another integration's ticket, the
+/// channel's earlier posts) may keep waiting before it is given up and shown as failed.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// When to look again for a delivery that has been waiting `age`: soon at first, then less and
+/// less often (a tenth of its age), between `min(base, 1 s)` and one minute. `None` once it has
+/// waited [`MAX_WAIT`].
+pub fn waiting_delay(age: Duration, base: Duration) -> Option<Duration> {
+    if age >= MAX_WAIT {
+        return None;
+    }
+    let floor = base.min(Duration::from_secs(1));
+    Some((age / 10).clamp(floor, Duration::from_secs(60)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_looks_again_less_often_as_it_ages_and_gives_up_after_a_day() {
+        let base = Duration::from_millis(100);
+        assert_eq!(waiting_delay(Duration::ZERO, base), Some(base));
+        assert_eq!(
+            waiting_delay(Duration::from_secs(30), base),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            waiting_delay(Duration::from_secs(3600), base),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            waiting_delay(Duration::from_secs(2), Duration::from_secs(5)),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(waiting_delay(MAX_WAIT, base), None);
+    }
 
     const BASE: Duration = Duration::from_secs(2);
     const MAX: Duration = Duration::from_secs(600);

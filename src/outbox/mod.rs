@@ -189,6 +189,7 @@ impl Worker {
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         let id = row.id;
+        let created_at = row.created_at;
         let attempts = row.attempts.max(1) as u32;
         let (max_attempts, base, max) = (
             self.settings.max_attempts,
@@ -217,17 +218,28 @@ impl Worker {
                     .await
             }
             Err(err) => {
-                let retry = !matches!(err, NotifyError::Permanent(_)) && backoff::should_retry(attempts, max_attempts);
-                let waiting = matches!(err, NotifyError::Waiting(_));
-                let retry = retry || waiting;
-                let wait = match &err {
+                // Waiting is not a failure: look again later without spending an attempt, less
+                // often as the wait grows, and give up (visibly) after a day.
+                let age = (now_utc() - created_at).to_std().unwrap_or_default();
+                let waited = match &err {
+                    NotifyError::Waiting(_) => Some(backoff::waiting_delay(age, base)),
+                    _ => None,
+                };
+                let waiting = matches!(waited, Some(Some(_)));
+                let retry = waiting
+                    || (waited.is_none()
+                        && !matches!(err, NotifyError::Permanent(_))
+                        && backoff::should_retry(attempts, max_attempts));
+                let wait = match (&err, waited) {
                     // The vendor said when; sooner would only be refused again.
-                    NotifyError::RetryAfter(_, after) => *after,
-                    // Not a failure: look again soon, without spending an attempt.
-                    NotifyError::Waiting(_) => base.min(Duration::from_secs(1)),
+                    (NotifyError::RetryAfter(_, after), _) => *after,
+                    (_, Some(Some(d))) => d,
                     _ => backoff::delay(attempts, base, max, rand::random::<f64>()),
                 };
-                let message = truncate(&err.to_string(), 2000);
+                let message = match waited {
+                    Some(None) => truncate(&format!("gave up after waiting a day: {err}"), 2000),
+                    _ => truncate(&err.to_string(), 2000),
+                };
                 if waiting {
                     tracing::info!(duration_ms, reason = %message, "delivery waiting");
                 } else if retry {

@@ -213,6 +213,8 @@ impl Respond for FakeSlack {
                 let channel = arg("channel").unwrap_or_default();
                 if channel != CENTRAL && st.channel(&channel).is_none() {
                     fail("channel_not_found")
+                } else if st.channel(&channel).is_some_and(|c| c.archived) {
+                    fail("is_archived")
                 } else {
                     let ts = format!("1700000000.{n:06}");
                     st.messages.push(Message {
@@ -657,6 +659,51 @@ async fn changes_post_in_the_channel_update_topic_and_announcement_and_resolve_c
     assert_eq!(update.body["channel"], json!(CENTRAL));
     assert_eq!(update.body["ts"], json!(central[0].ts));
     assert!(update.body["text"].as_str().unwrap().contains("Resolved"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_channel_is_archived_only_after_its_closing_post_even_when_that_post_was_retried() {
+    let world = SlackWorld::start().await;
+    let db = TestDb::new();
+    let mut spawn = world.spawn(&db);
+    spawn
+        .settings
+        .integrations
+        .slack
+        .as_mut()
+        .unwrap()
+        .archive_after_minutes = Some(0);
+    let app = TestApp::spawn(spawn).await;
+    let n = declare_checkout(&app, "Archive order").await;
+    app.wait_outbox(&["done"], Duration::from_secs(15)).await;
+    // The closing post fails twice; the archive, due at once, must wait for it.
+    world.fault("chat.postMessage", Fault::Http(503, vec![]));
+    world.fault("chat.postMessage", Fault::Http(503, vec![]));
+    app.change_status(n, "investigating", "resolved").await;
+    let rows = app.wait_outbox(&["done"], Duration::from_secs(20)).await;
+    assert_eq!(rows.len(), 3);
+    let channel = world.channels()[0].clone();
+    assert!(channel.6, "archived");
+    let texts: Vec<String> = world
+        .messages(&channel.0)
+        .iter()
+        .map(|m| m.blocks[0]["text"]["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(texts.last().unwrap().contains("resolved INC-"), "{texts:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn people_slack_will_not_invite_do_not_hold_up_the_declaration() {
+    let world = SlackWorld::start().await;
+    let db = TestDb::new();
+    let app = TestApp::spawn(world.spawn(&db)).await;
+    world.fault("conversations.invite", Fault::Error("user_is_restricted"));
+    declare_checkout(&app, "Guests around").await;
+    let rows = app.wait_outbox(&["done"], Duration::from_secs(15)).await;
+    assert_eq!(rows[0].attempts, 1);
+    assert_eq!(world.messages(CENTRAL).len(), 1);
     app.stop().await;
 }
 

@@ -429,7 +429,7 @@ async fn a_failed_attempt_is_retried_with_the_same_webhook_id_and_a_fresh_signat
 async fn a_gone_or_redirecting_endpoint_is_dead_lettered_and_shown_on_the_incident() {
     let gone = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(410).set_body_string("this hook was deleted"))
+        .respond_with(ResponseTemplate::new(410).set_body_string("this hook was deleted: POST /hooks/ops?token=abc123"))
         .mount(&gone)
         .await;
     let moved = MockServer::start().await;
@@ -459,7 +459,7 @@ async fn a_gone_or_redirecting_endpoint_is_dead_lettered_and_shown_on_the_incide
     let by = |name: &str| rows.iter().find(|r| r.notifier == name).unwrap().clone();
     let gone_error = by("webhook:ops").last_error.unwrap();
     assert!(
-        gone_error.contains("HTTP 410") && gone_error.contains("this hook was deleted"),
+        gone_error.contains("HTTP 410") && gone_error.contains("this hook was deleted: POST <path>?<query>"),
         "{gone_error}"
     );
     let moved_error = by("webhook:audit").last_error.unwrap();

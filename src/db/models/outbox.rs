@@ -269,3 +269,30 @@ pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
         (a, b) => a.or(b),
     })
 }
+
+/// State and last error of the first row of `incident_id` for `notifier` and `event`, without
+/// the payload (it is read on every wait).
+pub fn first_state(
+    conn: &mut DbConnection,
+    incident_id: i64,
+    notifier: &str,
+    event: &str,
+) -> QueryResult<Option<(String, Option<String>)>> {
+    outbox::table
+        .filter(outbox::incident_id.eq(incident_id))
+        .filter(outbox::notifier.eq(notifier))
+        .filter(outbox::event.eq(event))
+        .order(outbox::id)
+        .select((outbox::state, outbox::last_error))
+        .first(conn)
+        .optional()
+}
+
+/// How many rows of a sequence are still to run (pending or leased).
+pub fn unfinished_in_sequence(conn: &mut DbConnection, sequence_key: &str) -> QueryResult<i64> {
+    outbox::table
+        .filter(outbox::sequence_key.eq(sequence_key))
+        .filter(outbox::state.eq_any(["pending", "leased"]))
+        .count()
+        .get_result(conn)
+}
