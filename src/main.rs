@@ -139,7 +139,7 @@ async fn check_config(config: Option<PathBuf>, database_url: Option<String>, pro
         .filter(|n| n != "email")
         .collect();
     println!(
-        "  integrations: {}",
+        "  notifiers:   {}",
         if others.is_empty() {
             "none besides email".to_string()
         } else {
@@ -189,10 +189,10 @@ async fn probe_all(settings: &Settings) -> anyhow::Result<usize> {
     println!("probe:");
     for (name, outcome) in futures_util::future::join_all(checks).await {
         match outcome {
-            Ok(what) => println!("  {name:<12} OK      {what}"),
+            Ok(what) => println!("  {name:<16} OK      {what}"),
             Err(why) => {
                 failed += 1;
-                println!("  {name:<12} FAILED  {why}");
+                println!("  {name:<16} FAILED  {why}");
             }
         }
     }
