@@ -203,19 +203,38 @@ impl Worker {
                     external.id = done.external_id.as_deref().unwrap_or(""),
                     "delivered"
                 );
-                self.db
+                let incident_id = row.incident_id;
+                let recorded = self
+                    .db
                     .write(move |conn| {
-                        outbox::mark_done(
+                        let now = now_utc();
+                        let done = outbox::mark_done(
                             conn,
                             id,
                             &token,
                             done.external_id.as_deref(),
                             done.external_url.as_deref(),
-                            now_utc(),
-                        )
-                        .map_err(crate::db::DbError::from)
+                            now,
+                        )?;
+                        // Whatever waited on this delivery (a ticket to bookmark, posts before an
+                        // archive) can look again now rather than at its next scheduled check.
+                        let woken = if done {
+                            outbox::wake_waiting(conn, incident_id, now)?
+                        } else {
+                            0
+                        };
+                        Ok::<_, crate::db::DbError>((done, woken))
                     })
-                    .await
+                    .await;
+                match recorded {
+                    Ok((done, woken)) => {
+                        if woken > 0 {
+                            self.wake.notify_one();
+                        }
+                        Ok(done)
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(err) => {
                 // Waiting is not a failure: look again later without spending an attempt, less

@@ -296,3 +296,19 @@ pub fn unfinished_in_sequence(conn: &mut DbConnection, sequence_key: &str) -> Qu
         .count()
         .get_result(conn)
 }
+
+/// Makes the incident's waiting deliveries due now (a delivery of the same incident just finished,
+/// which may be what they wait for). Waiting rows are the pending ones with an error but no spent
+/// attempt: a wait gives its attempt back, a real failure does not.
+pub fn wake_waiting(conn: &mut DbConnection, incident_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::incident_id.eq(incident_id))
+            .filter(outbox::state.eq("pending"))
+            .filter(outbox::attempts.eq(0))
+            .filter(outbox::last_error.is_not_null())
+            .filter(outbox::next_attempt_at.gt(now)),
+    )
+    .set(outbox::next_attempt_at.eq(now))
+    .execute(conn)
+}
