@@ -512,6 +512,15 @@ async fn pages(report: &mut Report, backend: &str, dir: &Path, db_url: &str, siz
         if have < size {
             let started = Instant::now();
             seed(&db, have, size).await;
+            // A database that grew this much would have been analysed by autovacuum by now.
+            if db.backend() == redbutton::db::Backend::Postgres {
+                db.run(|conn| {
+                    use diesel::connection::SimpleConnection;
+                    conn.batch_execute("ANALYZE")
+                })
+                .await
+                .expect("analyze");
+            }
             println!(
                 "{backend:<11} (seeded {} past incidents in {:.1} s)",
                 size - have,

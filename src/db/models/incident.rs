@@ -141,6 +141,15 @@ pub fn services_of_many(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec
         .load(conn)
 }
 
+/// The stored forms of the statuses that count as live.
+fn live_statuses() -> Vec<&'static str> {
+    crate::domain::Status::ALL
+        .into_iter()
+        .filter(|s| s.is_live())
+        .map(|s| s.as_str())
+        .collect()
+}
+
 fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db::MultiBackend> {
     let mut q = incidents::table.into_boxed::<crate::db::MultiBackend>();
     if let Some(status) = &filter.status {
@@ -164,7 +173,9 @@ fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db
         q = q.filter(lower(incidents::title).like(format!("%{escaped}%")).escape('\\'));
     }
     match filter.live {
-        Some(true) => q = q.filter(incidents::status.ne("resolved")),
+        // An IN list over the live statuses, not `<> 'resolved'`: the (status, declared_at)
+        // index then finds the few live incidents directly instead of walking all the past ones.
+        Some(true) => q = q.filter(incidents::status.eq_any(live_statuses())),
         Some(false) => q = q.filter(incidents::status.eq("resolved")),
         None => {}
     }
@@ -195,7 +206,7 @@ pub fn count(conn: &mut DbConnection, filter: &IncidentFilter) -> QueryResult<i6
 pub fn live_on_services(conn: &mut DbConnection, services: &[String], limit: i64) -> QueryResult<Vec<IncidentRow>> {
     let mut q = incidents::table
         .into_boxed::<crate::db::MultiBackend>()
-        .filter(incidents::status.ne("resolved"));
+        .filter(incidents::status.eq_any(live_statuses()));
     if !services.is_empty() {
         let ids = incident_services::table
             .filter(incident_services::service.eq_any(services.to_vec()))
