@@ -83,4 +83,8 @@ else
     say "database: SQLite (set TEST_DATABASE_URL=postgres://... to test on PostgreSQL)"
 fi
 
+# Property tests (tests/properties.rs): a fixed number of generated cases keeps their time bounded
+# (about 3 s at 20,000 per property on 2 cores).
+export PROPTEST_CASES="${PROPTEST_CASES:-20000}"
+
 exec cargo test --all-targets "$@"
