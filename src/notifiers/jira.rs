@@ -518,7 +518,8 @@ impl JiraNotifier {
             // after a lost create may miss it. Only create again once that window has passed.
             let since = crate::domain::declaration::now_utc() - marker.at;
             if since < chrono::Duration::seconds(SEARCH_LAG_SECS) {
-                return Err(NotifyError::Retryable(format!(
+                // Waiting, not failing: this must not use up the delivery's attempts.
+                return Err(NotifyError::Waiting(format!(
                     "an earlier create may have made the ticket but Jira's search does not show it yet; \
                      looking again before creating another (up to {SEARCH_LAG_SECS} s after the first try)"
                 )));

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod cli;
+mod crash;
 mod declare;
 mod delivery;
 mod fanout;
