@@ -272,3 +272,56 @@ async fn numbers_are_unique_under_50_concurrent_declarations() {
     assert_eq!(numbers, (1..=50).collect::<Vec<_>>(), "50 distinct, gap-free numbers");
     assert_eq!(app.incident_count().await, 50);
 }
+
+/// Another process holding SQLite's write lock for seconds: the declaration waits, then says
+/// plainly that nothing was saved and to press again; pressing again once the lock is gone opens
+/// the incident exactly once.
+#[tokio::test]
+async fn a_locked_sqlite_file_gives_a_clear_retry_not_a_lost_declaration() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new();
+    if !db.url.starts_with("sqlite://") {
+        return; // a SQLite file lock; PostgreSQL has no such thing
+    }
+    let mut spawn = Spawn::new(&db);
+    spawn.settings.database.sqlite_busy_timeout_ms = 200;
+    let app = TestApp::spawn(spawn).await;
+    app.identify("Ada Lovelace", "ada@example.com").await;
+    let (csrf, key) = app.declare_form().await;
+
+    // Someone else (a backup job, a second process) takes the write lock and keeps it.
+    let path = db.url.trim_start_matches("sqlite://").to_string();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut other = diesel::SqliteConnection::establish(&path).unwrap();
+        other.batch_execute("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        other.batch_execute("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("title", "Declared while the file was locked"),
+    ];
+    let r = app.post_form("/declare", &form).await;
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("nothing was saved") && body.contains("Press the button again"),
+        "{body}"
+    );
+    holder.join().unwrap();
+    assert_eq!(app.incident_count().await, 0, "nothing half-written");
+
+    // Pressing again with the same form works, once.
+    let r = app.post_form("/declare", &form).await;
+    assert_eq!(r.status(), 303);
+    let r = app.post_form("/declare", &form).await;
+    assert_eq!(r.status(), 303, "a third press is the same declaration");
+    assert_eq!(app.incident_count().await, 1);
+    app.stop().await;
+}
