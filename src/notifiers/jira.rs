@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{self, Answer, SendError};
-use super::{Delivered, Delivery, EventPayload, IncidentSnapshot, Notifier, NotifyError};
+use super::{Awaited, Delivered, Delivery, EventPayload, IncidentSnapshot, Notifier, NotifyError};
 use crate::config::{ConfigError, Settings, bad, check_emails, check_env_name};
 use crate::domain::EventKind;
 
@@ -477,19 +477,14 @@ impl JiraNotifier {
     /// Turns a failed answer into the worker's error, with Jira's own messages for refusals.
     fn error(&self, action: &str, answer: &Answer) -> NotifyError {
         let code = answer.status.as_u16();
-        match http::status_error(VENDOR, answer) {
-            NotifyError::Permanent(m) => {
-                let detail = (!matches!(code, 401 | 403))
-                    .then(|| jira_messages(&answer.body))
-                    .flatten();
-                match detail {
-                    Some(d) => NotifyError::Permanent(format!("Jira refused to {action} (HTTP {code}): {d}")),
-                    None => NotifyError::Permanent(format!("could not {action}: {m}")),
-                }
+        let detail = (!matches!(code, 401 | 403))
+            .then(|| jira_messages(&answer.body))
+            .flatten();
+        match (http::status_error(VENDOR, answer), detail) {
+            (NotifyError::Permanent(_), Some(d)) => {
+                NotifyError::Permanent(format!("Jira refused to {action} (HTTP {code}): {d}"))
             }
-            NotifyError::Retryable(m) => NotifyError::Retryable(format!("could not {action}: {m}")),
-            NotifyError::RetryAfter(m, wait) => NotifyError::RetryAfter(format!("could not {action}: {m}"), wait),
-            NotifyError::Waiting(m) => NotifyError::Waiting(m),
+            (other, _) => other.map_message(|m| format!("could not {action}: {m}")),
         }
     }
 
@@ -600,23 +595,15 @@ impl JiraNotifier {
         if let Some(found) = self.stored_issue(d).await? {
             return Ok(found);
         }
-        let reference = d.payload.incident.reference();
-        match d
-            .store
-            .delivery_status(self.name(), EventKind::Declared.as_str())
-            .await?
-        {
-            None => self.ensure_issue(d).await,
-            Some(s) if s.state == "dead" => Err(NotifyError::Permanent(format!(
-                "no Jira issue for {reference}: creating it failed ({}); retry that delivery first, then this one",
-                s.last_error.as_deref().unwrap_or("no error recorded")
+        let what = format!("Jira issue for {}", d.payload.incident.reference());
+        match d.store.declaration(self.name()).await? {
+            Awaited::NotRouted => self.ensure_issue(d).await,
+            Awaited::Done => Err(NotifyError::Permanent(format!(
+                "no key is stored for the {what} although its creation was delivered"
             ))),
-            Some(s) if s.state == "done" => Err(NotifyError::Permanent(format!(
-                "no Jira issue key is stored for {reference} although its creation was delivered"
-            ))),
-            Some(_) => Err(NotifyError::Waiting(format!(
-                "waiting for the Jira issue for {reference} to be created"
-            ))),
+            other => Err(other
+                .blocking(&what)
+                .unwrap_or_else(|| NotifyError::Waiting(what.clone()))),
         }
     }
 

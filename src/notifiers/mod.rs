@@ -17,7 +17,7 @@ pub mod slack;
 pub mod store;
 pub mod webhook;
 
-pub use store::{DeliveryStatus, RefStore, StoredRef};
+pub use store::{Awaited, DeliveryStatus, RefStore, StoredRef};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,6 +164,18 @@ pub enum NotifyError {
     /// shortly without using up an attempt.
     #[error("{0}")]
     Waiting(String),
+}
+
+impl NotifyError {
+    /// The same outcome with its message rewritten (a prefix added, a secret blanked out).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            NotifyError::Retryable(m) => NotifyError::Retryable(f(m)),
+            NotifyError::Permanent(m) => NotifyError::Permanent(f(m)),
+            NotifyError::RetryAfter(m, wait) => NotifyError::RetryAfter(f(m), wait),
+            NotifyError::Waiting(m) => NotifyError::Waiting(f(m)),
+        }
+    }
 }
 
 /// The contract every integration implements.

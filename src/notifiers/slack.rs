@@ -780,16 +780,15 @@ impl SlackNotifier {
         if let Some(c) = store.get(NAME, "channel").await? {
             return Ok(c.value);
         }
-        match store.delivery_status(NAME, EventKind::Declared.as_str()).await? {
-            Some(s) if s.state == "dead" => Err(NotifyError::Permanent(format!(
-                "the incident channel was never created ({}); retry the Slack declaration first",
-                s.last_error.unwrap_or_default()
-            ))),
-            Some(_) => Err(NotifyError::Waiting("waiting for the incident channel".into())),
-            None => Err(NotifyError::Permanent(
-                "this incident has no Slack channel (it was declared before Slack was set up)".into(),
-            )),
-        }
+        Err(store
+            .declaration(NAME)
+            .await?
+            .blocking("incident channel")
+            .unwrap_or_else(|| {
+                NotifyError::Permanent(
+                    "this incident has no Slack channel (it was declared before Slack was set up)".into(),
+                )
+            }))
     }
 
     async fn on_change(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
@@ -843,16 +842,14 @@ impl SlackNotifier {
     async fn bookmark_ticket(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
         let channel = self.existing_channel(&d.store).await?;
         let Some(ticket) = d.store.get("jira", "issue").await? else {
-            return match d.store.delivery_status("jira", EventKind::Declared.as_str()).await? {
-                Some(s) if s.state == "dead" => Err(NotifyError::Permanent(format!(
-                    "no Jira ticket to bookmark: creating it failed ({})",
-                    s.last_error.unwrap_or_default()
-                ))),
-                Some(_) => Err(NotifyError::Waiting("waiting for the Jira ticket".into())),
-                None => Err(NotifyError::Permanent(
-                    "no Jira ticket is being created for this incident".into(),
-                )),
-            };
+            return Err(d
+                .store
+                .declaration("jira")
+                .await?
+                .blocking("Jira ticket")
+                .unwrap_or_else(|| {
+                    NotifyError::Permanent("no Jira ticket is being created for this incident".into())
+                }));
         };
         let link = ticket.url.clone().unwrap_or_default();
         if link.is_empty() {

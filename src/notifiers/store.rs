@@ -27,6 +27,35 @@ pub struct DeliveryStatus {
     pub last_error: Option<String>,
 }
 
+/// Where the declaration delivery of an integration stands, seen by a delivery that needs what
+/// it makes (the channel to post in, the ticket to bookmark or comment on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Awaited {
+    /// No such delivery: the declaration was never routed there.
+    NotRouted,
+    /// It failed for good, with this error.
+    Failed(String),
+    /// It is still to run or running.
+    Underway,
+    /// It was delivered.
+    Done,
+}
+
+impl Awaited {
+    /// The outcome for a delivery that needs `what` (e.g. "Jira issue for INC-4") and did not
+    /// find it: fail with the cause when its maker failed, wait while it is under way, and
+    /// `None` when the caller must decide (never routed, or delivered without a result).
+    pub fn blocking(self, what: &str) -> Option<NotifyError> {
+        match self {
+            Awaited::Failed(e) => Some(NotifyError::Permanent(format!(
+                "no {what}: creating it failed ({e}); retry that delivery first, then this one"
+            ))),
+            Awaited::Underway => Some(NotifyError::Waiting(format!("waiting for the {what}"))),
+            Awaited::NotRouted | Awaited::Done => None,
+        }
+    }
+}
+
 /// Reads and writes one incident's references.
 #[derive(Clone)]
 pub struct RefStore {
@@ -124,6 +153,16 @@ impl RefStore {
             .await
             .map_err(db_error)?;
         Ok(row.map(|(state, last_error)| DeliveryStatus { state, last_error }))
+    }
+
+    /// Where `notifier`'s declaration delivery for this incident stands.
+    pub async fn declaration(&self, notifier: &str) -> Result<Awaited, NotifyError> {
+        Ok(match self.delivery_status(notifier, "declared").await? {
+            None => Awaited::NotRouted,
+            Some(s) if s.state == "dead" => Awaited::Failed(s.last_error.unwrap_or_else(|| "no error recorded".into())),
+            Some(s) if s.state == "done" => Awaited::Done,
+            Some(_) => Awaited::Underway,
+        })
     }
 
     /// How many of this incident's main-line deliveries to `notifier` are still to run.

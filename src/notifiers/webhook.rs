@@ -342,12 +342,7 @@ impl WebhookNotifier {
             }
             m
         };
-        match self.classify(answer) {
-            NotifyError::Permanent(m) => NotifyError::Permanent(redact(m)),
-            NotifyError::Retryable(m) => NotifyError::Retryable(redact(m)),
-            NotifyError::RetryAfter(m, d) => NotifyError::RetryAfter(redact(m), d),
-            NotifyError::Waiting(m) => NotifyError::Waiting(redact(m)),
-        }
+        self.classify(answer).map_message(redact)
     }
 
     fn classify(&self, answer: &Answer) -> NotifyError {
