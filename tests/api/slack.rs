@@ -367,6 +367,15 @@ impl SlackWorld {
         spawn
     }
 
+    /// Like [`Self::spawn`], with channels archived as soon as the incident resolves.
+    pub fn spawn_archiving_at_once(&self, db: &TestDb) -> Spawn {
+        let mut spawn = self.spawn(db);
+        if let Some(slack) = spawn.settings.integrations.slack.as_mut() {
+            slack.archive_after_minutes = Some(0);
+        }
+        spawn
+    }
+
     pub fn fault(&self, api: &str, fault: Fault) {
         self.fake
             .0
@@ -581,15 +590,7 @@ async fn declaring_opens_a_channel_invites_posts_pins_bookmarks_and_announces_ex
 async fn changes_post_in_the_channel_update_topic_and_announcement_and_resolve_closes_and_archives() {
     let world = SlackWorld::start().await;
     let db = TestDb::new();
-    let mut spawn = world.spawn(&db);
-    spawn
-        .settings
-        .integrations
-        .slack
-        .as_mut()
-        .unwrap()
-        .archive_after_minutes = Some(0);
-    let app = TestApp::spawn(spawn).await;
+    let app = TestApp::spawn(world.spawn_archiving_at_once(&db)).await;
     let n = declare_checkout(&app, "Checkout down").await;
     app.wait_outbox(&["done"], Duration::from_secs(15)).await;
     let cid = world.channels()[0].0.clone();
@@ -666,15 +667,7 @@ async fn changes_post_in_the_channel_update_topic_and_announcement_and_resolve_c
 async fn the_channel_is_archived_only_after_its_closing_post_even_when_that_post_was_retried() {
     let world = SlackWorld::start().await;
     let db = TestDb::new();
-    let mut spawn = world.spawn(&db);
-    spawn
-        .settings
-        .integrations
-        .slack
-        .as_mut()
-        .unwrap()
-        .archive_after_minutes = Some(0);
-    let app = TestApp::spawn(spawn).await;
+    let app = TestApp::spawn(world.spawn_archiving_at_once(&db)).await;
     let n = declare_checkout(&app, "Archive order").await;
     app.wait_outbox(&["done"], Duration::from_secs(15)).await;
     // The closing post fails twice; the archive, due at once, must wait for it.
