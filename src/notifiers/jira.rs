@@ -592,11 +592,15 @@ impl JiraNotifier {
     /// The ticket for a later event. When the declaration was never routed here, the ticket is
     /// opened now; when its create failed or is still pending, this delivery waits or fails.
     async fn issue_for_update(&self, d: &Delivery) -> Result<(String, String), NotifyError> {
-        if let Some(found) = self.stored_issue(d).await? {
-            return Ok(found);
-        }
+        let status = match d.store.made_by_declaration(STORE, ISSUE).await? {
+            Ok(r) => {
+                let url = r.url.unwrap_or_else(|| self.browse(&r.value));
+                return Ok((r.value, url));
+            }
+            Err(status) => status,
+        };
         let what = format!("Jira issue for {}", d.payload.incident.reference());
-        match d.store.declaration(self.name()).await? {
+        match status {
             Awaited::NotRouted => self.ensure_issue(d).await,
             Awaited::Done => Err(NotifyError::Permanent(format!(
                 "no key is stored for the {what} although its creation was delivered"

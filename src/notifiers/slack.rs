@@ -777,18 +777,15 @@ impl SlackNotifier {
 
     /// The channel created by the declaration, or why there is none.
     async fn existing_channel(&self, store: &RefStore) -> Result<String, NotifyError> {
-        if let Some(c) = store.get(NAME, "channel").await? {
-            return Ok(c.value);
-        }
-        Err(store
-            .declaration(NAME)
-            .await?
-            .blocking("incident channel")
-            .unwrap_or_else(|| {
-                NotifyError::Permanent(
-                    "this incident has no Slack channel (it was declared before Slack was set up)".into(),
-                )
-            }))
+        let status = match store.made_by_declaration(NAME, "channel").await? {
+            Ok(c) => return Ok(c.value),
+            Err(status) => status,
+        };
+        Err(status.blocking("incident channel").unwrap_or_else(|| {
+            NotifyError::Permanent(
+                "this incident has no Slack channel (it was declared before Slack was set up)".into(),
+            )
+        }))
     }
 
     async fn on_change(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
@@ -841,15 +838,13 @@ impl SlackNotifier {
     /// Bookmarks the Jira ticket once the Jira integration has created it.
     async fn bookmark_ticket(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
         let channel = self.existing_channel(&d.store).await?;
-        let Some(ticket) = d.store.get("jira", "issue").await? else {
-            return Err(d
-                .store
-                .declaration("jira")
-                .await?
-                .blocking("Jira ticket")
-                .unwrap_or_else(|| {
+        let ticket = match d.store.made_by_declaration("jira", "issue").await? {
+            Ok(ticket) => ticket,
+            Err(status) => {
+                return Err(status.blocking("Jira ticket").unwrap_or_else(|| {
                     NotifyError::Permanent("no Jira ticket is being created for this incident".into())
                 }));
+            }
         };
         let link = ticket.url.clone().unwrap_or_default();
         if link.is_empty() {

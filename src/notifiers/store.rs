@@ -165,6 +165,22 @@ impl RefStore {
         })
     }
 
+    /// What `integration`'s declaration delivery stored under `name`, or, when nothing is stored,
+    /// where that delivery stands. The delivery's state is read *before* the reference: a delivery
+    /// stores what it made before it is marked done, so "done and nothing stored" really means
+    /// nothing was made, never that the maker finished between the two reads.
+    pub async fn made_by_declaration(
+        &self,
+        integration: &str,
+        name: &str,
+    ) -> Result<Result<StoredRef, Awaited>, NotifyError> {
+        let status = self.declaration(integration).await?;
+        Ok(match self.get(integration, name).await? {
+            Some(found) => Ok(found),
+            None => Err(status),
+        })
+    }
+
     /// How many of this incident's main-line deliveries to `notifier` are still to run.
     pub async fn unfinished(&self, notifier: &str) -> Result<i64, NotifyError> {
         let key = format!("{}:{notifier}", self.incident_id);
