@@ -4,7 +4,8 @@
 # The integration tests talk to a real SMTP server (tests/support/smtp_sink.py),
 # which needs Python with aiosmtpd. This script keeps a private virtualenv for
 # it in target/test-venv, tells the tests where it is via REDBUTTON_TEST_PYTHON,
-# and then runs `cargo test --all-targets`.
+# makes sure Chromium and chromedriver are there for the browser tests, and then
+# runs `cargo test --all-targets`.
 #
 # Database: SQLite by default. Set TEST_DATABASE_URL=postgres://user@host:port/db
 # to run the same tests on PostgreSQL; each test creates its own database
@@ -72,7 +73,25 @@ ensure_test_venv() {
     die "could not install $AIOSMTPD_REQUIREMENT into $VENV_DIR (is PyPI reachable?)"
 }
 
+# The browser tests (tests/api/browser.rs) need Chromium and chromedriver. As root on Debian or
+# Ubuntu they are installed here; otherwise those two tests say they were skipped.
+ensure_browser() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+        return
+    fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing chromium and chromium-driver with apt-get (for the browser tests)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null ||
+            say "could not install chromium; the browser tests will be skipped"
+    else
+        say "chromium/chromedriver not found: the browser tests will be skipped (sudo apt-get install chromium chromium-driver)"
+    fi
+}
+
 ensure_test_venv
+ensure_browser
 export REDBUTTON_TEST_PYTHON="$VENV_PYTHON"
 
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
