@@ -10,6 +10,7 @@ mod crash;
 mod declare;
 mod delivery;
 mod fanout;
+mod hostile;
 mod jira;
 mod lifecycle;
 mod pagers;
