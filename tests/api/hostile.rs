@@ -30,6 +30,9 @@ const QUOTES: &str = "' onmouseover='alert(1)' x='";
 const EVIL_EMAIL: &str = "\"><svg/onload=alert(1)>@evil.example";
 const LEAD_EMAIL: &str = "'><b>lead</b>@evil.example";
 const EVIL_NAME: &str = "\"><img src=x onerror=alert('name')>";
+/// Zero-width space, joiners, word joiner, byte order mark, soft hyphen, a Hangul filler and a
+/// variation selector: text that shows nothing at all.
+const INVISIBLE: &str = "\u{200b}\u{200c}\u{200d}\u{2060}\u{feff}\u{ad}\u{3164}\u{fe0f}";
 const FORGED_SESSION: &str = "rb_session=eyJhbGciOiJub25lIn0.eyJzdWIiOiJldmlsIn0.";
 /// Over the 512 KiB body limit.
 const HUGE: usize = 600 * 1024;
@@ -589,6 +592,7 @@ fn identify_cases(identify: &Form) -> Vec<Case> {
     for (what, field, value, says) in [
         ("name empty", "name", "", "Enter your name"),
         ("name only spaces", "name", "   \t ", "Enter your name"),
+        ("name only invisible characters", "name", INVISIBLE, "Enter your name"),
         ("name 101 characters", "name", &"n".repeat(101) as &str, "at most 100 characters"),
         ("name 101 two-byte characters", "name", &"é".repeat(101), "at most 100 characters"),
         ("name with a newline", "name", "Ada\nLovelace", "control characters"),
@@ -640,6 +644,7 @@ fn declare_cases(s: &Setup) -> Vec<Case> {
     for (what, field, value, says) in [
         ("title empty", "title", "", "Give the incident a title"),
         ("title only whitespace", "title", " \t \u{a0} ", "Give the incident a title"),
+        ("title only invisible characters", "title", INVISIBLE, "Give the incident a title"),
         ("title 201 characters", "title", &"t".repeat(201) as &str, "at most 200 characters"),
         ("title 201 four-byte characters", "title", &"🔥".repeat(201), "at most 200 characters"),
         ("title 10,000 characters of markup", "title", &SCRIPT.repeat(400), "at most 200 characters"),
@@ -755,6 +760,8 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("POST lead", "expected lead stale and hostile", "expected", EVIL_EMAIL, 409, stale),
         ("POST notes", "note empty", "note", "", 422, "Write something"),
         ("POST notes", "note only whitespace and newlines", "note", " \r\n\t\n ", 422, "Write something"),
+        ("POST notes", "note only invisible characters", "note", INVISIBLE, 422, "Write something"),
+        ("POST lead", "name only invisible characters", "name", INVISIBLE, 422, "Enter your name"),
         ("POST notes", "note 20,001 characters", "note", &"n".repeat(20_001), 422, "at most 20,000 characters"),
         ("POST notes", "note 20,001 characters of markup", "note", &format!("{}x", SCRIPT.repeat(800)), 422, "at most 20,000 characters"),
     ] {
