@@ -30,7 +30,8 @@ impl IncidentNumber {
 /// The longest title we keep, in characters, after trimming.
 pub const TITLE_MAX_CHARS: usize = 200;
 
-/// A validated incident title: 1 to 200 characters after trimming, no control characters.
+/// A validated incident title: 1 to 200 characters after trimming, something visible among them
+/// (see [`super::is_blank`]), no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
@@ -38,7 +39,7 @@ impl Title {
     /// Trims and checks a raw title, explaining what is wrong in words a declarer understands.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        if super::is_blank(trimmed) {
             return Err("Give the incident a title: one line saying what is wrong.");
         }
         if trimmed.chars().count() > TITLE_MAX_CHARS {
@@ -227,6 +228,7 @@ mod tests {
     fn titles() {
         assert_eq!(Title::parse("  db down ").unwrap().as_str(), "db down");
         assert!(Title::parse("   ").is_err());
+        assert!(Title::parse("\u{200b}\u{feff}").is_err(), "nothing visible");
         assert!(Title::parse(&"x".repeat(200)).is_ok());
         assert!(Title::parse(&"x".repeat(201)).is_err());
         assert!(Title::parse(&"é".repeat(200)).is_ok(), "counts characters, not bytes");

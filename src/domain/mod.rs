@@ -32,11 +32,42 @@ impl Actor {
 /// The severity reserved for "we do not know yet", always accepted whatever the configuration.
 pub const UNKNOWN_SEVERITY: &str = "unknown";
 
+/// Whether text shows nothing at all: only whitespace and default-ignorable code points (zero-width
+/// spaces and joiners, the byte order mark, soft hyphens, Hangul fillers, variation selectors…).
+/// A required field holding only these is as empty as one holding nothing.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || is_default_ignorable(c))
+}
+
+/// Unicode's `Default_Ignorable_Code_Point` property (DerivedCoreProperties.txt).
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
 /// Parses a person's name and email as typed into a form.
 pub fn parse_person(name: &str, email: &str) -> Result<Actor, FieldError> {
     let name = name.trim();
     let email = email.trim();
-    if name.is_empty() {
+    if is_blank(name) {
         return Err(FieldError::new("name", "Enter your name."));
     }
     if name.chars().count() > 100 {
@@ -93,5 +124,21 @@ mod tests {
         assert_eq!(p.email, "ada@example.com");
         assert!(parse_person("", "ada@example.com").is_err());
         assert!(parse_person("Ada\u{0}", "ada@example.com").is_err());
+        assert!(
+            parse_person("\u{200b}\u{feff}", "ada@example.com").is_err(),
+            "invisible"
+        );
+    }
+
+    #[test]
+    fn blank_means_nothing_visible() {
+        assert!(is_blank(""));
+        assert!(is_blank(" \t\n\u{a0}\u{3000}"));
+        assert!(is_blank(
+            "\u{200b}\u{200d}\u{2060}\u{feff}\u{ad}\u{3164}\u{fe0f}\u{e0041}"
+        ));
+        assert!(!is_blank("\u{200b}x"));
+        assert!(!is_blank("🔥"));
+        assert!(!is_blank("\u{1f525}\u{fe0f}"), "an emoji with its variation selector");
     }
 }

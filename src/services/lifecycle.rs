@@ -344,7 +344,7 @@ pub async fn change_lead(
 /// Adds a free-text note to the timeline.
 pub async fn add_note(state: &AppState, number: i64, actor: Actor, body: &str) -> Result<(), ServiceError> {
     let body = body.trim().replace("\r\n", "\n");
-    if body.is_empty() {
+    if crate::domain::is_blank(&body) {
         return Err(ServiceError::field("note", "Write something before adding a note."));
     }
     if body.chars().count() > SUMMARY_MAX_CHARS {

@@ -11,6 +11,7 @@ mod crash;
 mod declare;
 mod delivery;
 mod fanout;
+mod hostile;
 mod jira;
 mod lifecycle;
 mod pagers;
