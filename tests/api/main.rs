@@ -10,6 +10,7 @@ mod crash;
 mod declare;
 mod delivery;
 mod fanout;
+mod faults;
 mod jira;
 mod lifecycle;
 mod pagers;
