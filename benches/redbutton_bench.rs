@@ -1,10 +1,14 @@
-//! `cargo bench --bench redbutton-bench -- [--postgres URL] [--json FILE] [--sizes 1000,10000,100000]`
+//! `cargo bench --bench redbutton-bench -- [--postgres URL] [--json FILE] [--sizes 1000,10000,100000] [--faults]`
 //!
 //! Starts the release server (the real binary, a separate process) on loopback with a fresh
 //! database and measures what the product promises: that pressing the button is instant, that
 //! pages stay fast with a long history, that a declaration reaches every integration in about the
 //! time of the slowest one, and that the server is small and starts at once. Prints a table and
 //! can write the figures as JSON. Timings are measured here and printed; nothing is asserted.
+//!
+//! `--faults` measures only the fault table instead: declare latency at concurrency 8 with every
+//! integration on and healthy, then with each vendor in turn hanging past the delivery time limit
+//! and refusing connections, each as a ratio to the healthy figure (the target is at most 2x).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +33,8 @@ struct Args {
     json: Option<PathBuf>,
     sizes: Vec<usize>,
     declares: usize,
+    /// `--faults`: only the fault table (declare latency while one vendor hangs or refuses).
+    faults: bool,
 }
 
 fn args() -> Args {
@@ -38,6 +44,7 @@ fn args() -> Args {
         json: None,
         sizes: vec![1_000, 10_000, 100_000],
         declares: 2_000,
+        faults: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -53,6 +60,7 @@ fn args() -> Args {
                     .collect()
             }
             "--declares" => a.declares = it.next().and_then(|s| s.parse().ok()).unwrap_or(a.declares),
+            "--faults" => a.faults = true,
             // cargo bench passes --bench to harness-less benchmarks.
             _ => {}
         }
@@ -413,6 +421,26 @@ fn smtp_sink(delay: Duration) -> u16 {
 // ---------------------------------------------------------------------------------------------
 // The measurements
 
+/// `concurrency` sessions declaring `per` incidents each, one after another; every latency.
+async fn declare_concurrently(session: &Session, csrf: &str, concurrency: usize, per: usize) -> Vec<Duration> {
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (s, csrf) = (session.clone(), csrf.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per);
+            for i in 0..per {
+                lat.push(s.declare(&csrf, &format!("Load {w}-{i}: checkout errors")).await);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    all
+}
+
 async fn declare_load(report: &mut Report, backend: &str, server: &Server, total: usize) {
     let session = Session::new(&server.base);
     let csrf = session.sign_in().await;
@@ -443,21 +471,7 @@ async fn declare_load(report: &mut Report, backend: &str, server: &Server, total
                 }
             })
         };
-        let mut tasks = Vec::new();
-        for w in 0..concurrency {
-            let (s, csrf) = (session.clone(), csrf.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per);
-                for i in 0..per {
-                    lat.push(s.declare(&csrf, &format!("Load {w}-{i}: checkout errors")).await);
-                }
-                lat
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.expect("load task"));
-        }
+        let all = declare_concurrently(&session, &csrf, concurrency, per).await;
         let wall = started.elapsed();
         watching.store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = watcher.join();
@@ -642,6 +656,153 @@ async fn fan_out(report: &mut Report, backend: &str, dir: &Path, db_url: &str, r
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Declaring while one vendor misbehaves
+
+/// A vendor that takes the connection and the request and never answers.
+fn hanging_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("hang port");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while std::io::Read::read(&mut stream, &mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// The integrations of the fault table, in the order of its rows.
+const FAULT_VENDORS: [&str; 6] = ["slack", "jira", "pagerduty", "opsgenie", "email", "webhook"];
+
+/// The server's config with every integration, `broken` pointed at `broken_port` instead of its
+/// test vendor.
+fn faults_config(vendors: &HashMap<&str, String>, smtp: u16, broken: Option<(&str, u16)>) -> String {
+    let url = |name: &str| match broken {
+        Some((b, port)) if b == name => format!("http://127.0.0.1:{port}"),
+        _ => vendors[name].clone(),
+    };
+    let smtp = match broken {
+        Some(("email", port)) => port,
+        _ => smtp,
+    };
+    format!(
+        "{SERVICES}\n[outbox]\ndelivery_timeout_ms = {FAULT_TIMEOUT_MS}\nlease_ms = {}\n\
+         [integrations.email]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n\
+         [integrations.slack]\nbase_url = \"{}/api\"\ntoken_env = \"BENCH_SLACK\"\nannounce_channel = \"C0CENTRAL1\"\n\
+         [integrations.jira]\nbase_url = \"{}\"\nemail = \"b@example.com\"\ntoken_env = \"BENCH_JIRA\"\nproject = \"OPS\"\n\
+         [integrations.pagerduty]\nbase_url = \"{}\"\nrouting_key_env = \"BENCH_PD\"\npage_at_or_above = \"SEV2\"\n\
+         [integrations.opsgenie]\nbase_url = \"{}\"\napi_key_env = \"BENCH_GENIE\"\npage_at_or_above = \"SEV2\"\n\
+         [[integrations.webhooks]]\nname = \"audit\"\nurl = \"{}/hook\"\nsecret_env = \"BENCH_HOOK\"\n",
+        2 * FAULT_TIMEOUT_MS,
+        url("slack"),
+        url("jira"),
+        url("pagerduty"),
+        url("opsgenie"),
+        url("webhook"),
+    )
+}
+
+/// The delivery time limit in the fault table: short, so hung deliveries are cut, retried and
+/// cut again while the declarations go on.
+const FAULT_TIMEOUT_MS: u64 = 1_000;
+
+/// Declare latency at concurrency 8 with every vendor healthy, then with each vendor in turn
+/// hanging past the delivery time limit and refusing connections (a fresh database each).
+async fn faults(report: &mut Report, dir: &Path, declares: usize, warm_up: usize) {
+    let vendors_up = [
+        (
+            "slack",
+            vendor(
+                Duration::from_millis(20),
+                200,
+                json!({"ok": true, "channel": {"id": "C0BENCH01"},
+            "ts": "1700000000.000100", "bookmark": {"id": "Bk1"}, "user": {"id": "U0BENCH01"}, "user_id": "U0BENCH01"}),
+            )
+            .await,
+        ),
+        (
+            "jira",
+            vendor(
+                Duration::from_millis(40),
+                201,
+                json!({"id": "10001", "key": "OPS-1", "self": "x"}),
+            )
+            .await,
+        ),
+        (
+            "pagerduty",
+            vendor(
+                Duration::from_millis(30),
+                202,
+                json!({"status": "success", "dedup_key": "k"}),
+            )
+            .await,
+        ),
+        (
+            "opsgenie",
+            vendor(
+                Duration::from_millis(30),
+                202,
+                json!({"result": "Request will be processed", "requestId": "r"}),
+            )
+            .await,
+        ),
+        ("webhook", vendor(Duration::from_millis(30), 200, json!({})).await),
+    ];
+    let vendors: HashMap<&str, String> = vendors_up.iter().map(|(n, s)| (*n, s.uri())).collect();
+    let smtp = smtp_sink(Duration::from_millis(20));
+    let hang = hanging_server();
+    let env = [
+        ("BENCH_SLACK", "xoxb-bench"),
+        ("BENCH_JIRA", "jira-bench"),
+        ("BENCH_PD", "pd-bench"),
+        ("BENCH_GENIE", "genie-bench"),
+        ("BENCH_HOOK", "a-bench-webhook-secret-long-enough"),
+    ];
+    println!(
+        "faults: declare (form post) at concurrency 8, {declares} declarations per row after {warm_up} to warm up, \
+         a fresh SQLite database each; every integration on, delivery_timeout_ms = {FAULT_TIMEOUT_MS}"
+    );
+    let mut scenarios: Vec<(String, Option<(&str, u16)>)> = vec![("every vendor healthy".into(), None)];
+    for name in FAULT_VENDORS {
+        scenarios.push((format!("{name} hangs past the timeout"), Some((name, hang))));
+    }
+    for name in FAULT_VENDORS {
+        // A port nothing listens on.
+        scenarios.push((format!("{name} refuses connections"), Some((name, free_port()))));
+    }
+    let mut healthy: Option<Stats> = None;
+    for (n, (what, broken)) in scenarios.into_iter().enumerate() {
+        let db_url = format!("sqlite://{}", dir.join(format!("faults-{n}.db")).display());
+        let config = faults_config(&vendors, smtp, broken);
+        let (server, _) = Server::start(dir, &db_url, &config, &env).await;
+        let session = Session::new(&server.base);
+        let csrf = session.sign_in().await;
+        for _ in 0..warm_up {
+            session.declare(&csrf, "warm-up").await;
+        }
+        let s = stats(declare_concurrently(&session, &csrf, 8, declares / 8).await);
+        drop(server);
+        let base = healthy.get_or_insert(Stats { ..s });
+        let (r50, r99) = (ms(s.p50) / ms(base.p50), ms(s.p99) / ms(base.p99));
+        report.add(
+            "sqlite",
+            &format!("declare c8, {what}: p50 / p99"),
+            format!(
+                "{:.2} ms / {:.2} ms ({r50:.2}x / {r99:.2}x healthy)",
+                ms(s.p50),
+                ms(s.p99)
+            ),
+            json!({"p50_ms": ms(s.p50), "p99_ms": ms(s.p99), "max_ms": ms(s.max),
+                   "p50_ratio": r50, "p99_ratio": r99, "n": declares / 8 * 8}),
+        );
+    }
+}
+
 async fn run_backend(report: &mut Report, backend: &str, db_url: &str, pages_url: &str, dir: &Path, args: &Args) {
     let (server, ready) = Server::start(dir, db_url, SERVICES, &[]).await;
     report.add(
@@ -703,10 +864,17 @@ async fn main() {
     println!("{:<11} {:<58} figure", "backend", "what");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let sqlite_pages = format!("sqlite://{}", dir.path().join("bench-pages.db").display());
-    run_backend(&mut report, "sqlite", &sqlite, &sqlite_pages, dir.path(), &args).await;
-    if let Some(pg) = &args.postgres {
-        let (url, pages_url) = (fresh_postgres(pg, "load"), fresh_postgres(pg, "pages"));
-        run_backend(&mut report, "postgresql", &url, &pages_url, dir.path(), &args).await;
+    if args.faults && !args.smoke {
+        faults(&mut report, dir.path(), 1_600, 50).await;
+    } else {
+        run_backend(&mut report, "sqlite", &sqlite, &sqlite_pages, dir.path(), &args).await;
+        if let Some(pg) = &args.postgres {
+            let (url, pages_url) = (fresh_postgres(pg, "load"), fresh_postgres(pg, "pages"));
+            run_backend(&mut report, "postgresql", &url, &pages_url, dir.path(), &args).await;
+        }
+        if args.smoke {
+            faults(&mut report, dir.path(), 8, 1).await;
+        }
     }
     if let Some(path) = &args.json {
         std::fs::write(

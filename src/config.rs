@@ -300,7 +300,8 @@ pub struct OutboxSettings {
     pub lease_ms: u64,
     /// Time limit for one delivery attempt (every notifier call is bounded by it).
     pub delivery_timeout_ms: u64,
-    /// Deliveries in flight at once.
+    /// Deliveries in flight at once; one integration gets at most half of them (rounded up), so
+    /// a vendor that hangs cannot hold up the others.
     pub concurrency: u32,
     /// Fallback poll interval (the worker is also woken on commit).
     pub poll_interval_ms: u64,

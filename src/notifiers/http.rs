@@ -99,10 +99,29 @@ impl From<SendError> for NotifyError {
 /// Sends a request and reads the answer, whatever its status. `vendor` names it in errors.
 /// Errors never carry the URL (it can hold a secret, as webhook URLs do).
 pub async fn send(request: reqwest::RequestBuilder, vendor: &str) -> Result<Answer, SendError> {
+    send_reading(request, vendor, true).await
+}
+
+/// Like [`send`], for callers to whom the status says it all: a success answer's body is not
+/// read (it comes back empty), so a receiver that trickles or pads it cannot turn a delivery
+/// that arrived into a timeout. Other answers are read as by [`send`], for their reason.
+pub async fn send_for_status(request: reqwest::RequestBuilder, vendor: &str) -> Result<Answer, SendError> {
+    send_reading(request, vendor, false).await
+}
+
+async fn send_reading(request: reqwest::RequestBuilder, vendor: &str, success_body: bool) -> Result<Answer, SendError> {
     let mut response = request.send().await.map_err(|e| classify(vendor, e))?;
     let status = response.status();
     let headers = response.headers().clone();
     let mut body = Vec::new();
+    if status.is_success() && !success_body {
+        return Ok(Answer {
+            status,
+            headers,
+            body,
+            truncated: false,
+        });
+    }
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {

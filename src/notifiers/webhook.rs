@@ -391,7 +391,8 @@ impl Notifier for WebhookNotifier {
                 .header("webhook-timestamp", timestamp.to_string())
                 .header("webhook-signature", signature(&self.key, &id, timestamp, &body))
                 .body(body);
-            let answer = super::http::send(request, &self.vendor()).await?;
+            // Any 2xx means the receiver has it (docs/webhooks.md); its body is not waited for.
+            let answer = super::http::send_for_status(request, &self.vendor()).await?;
             if answer.status.is_success() {
                 Ok(Delivered {
                     external_id: Some(id),

@@ -38,6 +38,8 @@ pub struct Worker {
     registry: Registry,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    /// Starts every lease token this worker writes, so a claim can count its rows in flight.
+    id: String,
 }
 
 fn ms(v: u64) -> Duration {
@@ -56,6 +58,7 @@ impl Worker {
             registry,
             settings,
             wake,
+            id: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 
@@ -135,9 +138,15 @@ impl Worker {
             return Ok(Vec::new());
         }
         let lease_ms = i64::try_from(self.settings.lease_ms).unwrap_or(i64::MAX / 2);
-        let token = uuid::Uuid::new_v4().to_string();
+        let own = format!("{}.", self.id);
+        let token = format!("{own}{}", uuid::Uuid::new_v4().simple());
+        // One integration never holds more than half the slots: a vendor that hangs until the
+        // time limit leaves the rest for the others.
+        let per_notifier = i64::from(self.settings.concurrency.div_ceil(2));
         self.db
-            .write(move |conn| outbox::claim(conn, lease_ms, &token, limit).map_err(crate::db::DbError::from))
+            .write(move |conn| {
+                outbox::claim(conn, lease_ms, &token, limit, per_notifier, &own).map_err(crate::db::DbError::from)
+            })
             .await
     }
 

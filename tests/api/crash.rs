@@ -18,10 +18,10 @@ use crate::slack::{CENTRAL, SlackWorld};
 
 /// A Jira that remembers the issues it created and answers label searches from them.
 #[derive(Clone, Default)]
-struct FakeJira(Arc<Mutex<Vec<Issue>>>);
+pub struct FakeJira(pub Arc<Mutex<Vec<Issue>>>);
 
 /// A created issue: its key and labels.
-type Issue = (String, Vec<String>);
+pub type Issue = (String, Vec<String>);
 
 impl Respond for FakeJira {
     fn respond(&self, req: &Request) -> ResponseTemplate {

@@ -13,7 +13,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::*;
 
-const TOKEN: &str = "jira-s3cret-token";
+pub const TOKEN: &str = "jira-s3cret-token";
 const BRIDGE: &str = "https://meet.example.com/checkout";
 
 fn jira_settings(base_url: &str, extra: &str) -> JiraSettings {
@@ -33,7 +33,7 @@ fn with_jira(db: &TestDb, base_url: &str, extra: &str) -> Spawn {
     spawn
 }
 
-fn basic_auth() -> String {
+pub fn basic_auth() -> String {
     let pair = base64::engine::general_purpose::STANDARD.encode(format!("bot@example.com:{TOKEN}"));
     format!("Basic {pair}")
 }
@@ -47,7 +47,7 @@ fn header<'r>(r: &'r Request, name: &str) -> &'r str {
 }
 
 /// Method, path, auth, content negotiation; returns the JSON body (Null when there is none).
-fn check_request(r: &Request, verb: &str, want_path: &str, auth: &str) -> Value {
+pub fn check_request(r: &Request, verb: &str, want_path: &str, auth: &str) -> Value {
     assert_eq!(r.method.as_str(), verb, "{}", r.url);
     assert_eq!(r.url.path(), want_path);
     assert_eq!(header(r, "authorization"), auth);

@@ -12,6 +12,7 @@ mod declare;
 mod delivery;
 mod fanout;
 mod hostile;
+mod faults;
 mod jira;
 mod lifecycle;
 mod pagers;

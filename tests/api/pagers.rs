@@ -13,9 +13,9 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::*;
 
-const PD_DEFAULT: &str = "pd-default-routing-key-000000000";
+pub const PD_DEFAULT: &str = "pd-default-routing-key-000000000";
 const PD_SEARCH: &str = "pd-search-routing-key-0000000000";
-const GENIE_KEY: &str = "6f1c2d3e-genie-key-for-tests";
+pub const GENIE_KEY: &str = "6f1c2d3e-genie-key-for-tests";
 
 fn services() -> Vec<redbutton::config::Service> {
     let mut checkout = service("checkout", "Checkout", &[]);
@@ -80,7 +80,7 @@ fn with_opsgenie(db: &TestDb, vendor: &MockServer) -> Spawn {
 }
 
 /// PagerDuty's answer to an accepted event.
-fn pd_accepted(dedup_key: &str) -> ResponseTemplate {
+pub fn pd_accepted(dedup_key: &str) -> ResponseTemplate {
     ResponseTemplate::new(202).set_body_json(json!({
         "status": "success",
         "message": "Event processed",
@@ -89,7 +89,7 @@ fn pd_accepted(dedup_key: &str) -> ResponseTemplate {
 }
 
 /// Opsgenie's answer to an accepted (queued) request.
-fn og_accepted() -> ResponseTemplate {
+pub fn og_accepted() -> ResponseTemplate {
     ResponseTemplate::new(202).set_body_json(json!({
         "result": "Request will be processed",
         "took": 0.107,
@@ -101,7 +101,7 @@ async fn requests(vendor: &MockServer) -> Vec<Request> {
     vendor.received_requests().await.unwrap()
 }
 
-fn body(r: &Request) -> Value {
+pub fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
@@ -110,7 +110,7 @@ fn header<'a>(r: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// Checks the request line and headers every PagerDuty event has: no credentials in headers.
-fn assert_pd_request(r: &Request) {
+pub fn assert_pd_request(r: &Request) {
     assert_eq!(r.method.as_str(), "POST");
     assert_eq!(r.url.path(), "/v2/enqueue");
     assert_eq!(r.url.query(), None);
@@ -119,7 +119,7 @@ fn assert_pd_request(r: &Request) {
 }
 
 /// Checks what every Opsgenie call carries.
-fn assert_og_request(r: &Request, want_path: &str, want_query: Option<&str>) {
+pub fn assert_og_request(r: &Request, want_path: &str, want_query: Option<&str>) {
     assert_eq!(r.method.as_str(), "POST");
     assert_eq!(r.url.path(), want_path);
     assert_eq!(r.url.query(), want_query);

@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::*;
 
-const TOKEN: &str = "xoxb-test-token-1";
+pub const TOKEN: &str = "xoxb-test-token-1";
 const BOT: &str = "UBOT0001";
 pub const CENTRAL: &str = "C0CENTRAL1";
 

@@ -15,7 +15,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::*;
 
-const OPS_SECRET: &str = "whsec_MfKQ9r6ZnqQ4y5e0cW1lXy3mJ9sK2pT7vB8xN4aH6dE=";
+pub const OPS_SECRET: &str = "whsec_MfKQ9r6ZnqQ4y5e0cW1lXy3mJ9sK2pT7vB8xN4aH6dE=";
 const AUDIT_SECRET: &str = "plain-audit-secret-of-some-length";
 
 // ---------------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ fn header<'a>(req: &'a Request, name: &str) -> &'a str {
 
 /// Checks what every request shares (method, path, headers, a valid signature, the id in the
 /// body), then replaces the values that change from run to run so the rest can be compared whole.
-fn checked_body(req: &Request, path_name: &str, secret: &str) -> Value {
+pub fn checked_body(req: &Request, path_name: &str, secret: &str) -> Value {
     assert_eq!(req.method.as_str(), "POST");
     assert_eq!(req.url.path(), format!("/hooks/{path_name}"));
     assert_eq!(req.url.query(), Some("token=abc123"), "the URL is used as configured");

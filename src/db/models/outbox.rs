@@ -107,32 +107,70 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewOutboxRow]) -> QueryResul
 // Rows sharing a `sequence_key` (one incident's deliveries to one integration) are handed out one
 // at a time in id order: a row waits while an earlier one is pending or leased, so a channel is
 // created before anything is posted in it. A dead row no longer holds the ones after it.
+// One integration gets at most `per_notifier` rows in flight in this worker (its rows still
+// leased under a token starting with `own`, plus the ones this claim takes), so a vendor that
+// hangs until the time limit cannot fill every slot and hold up the other integrations. The due
+// rows of integrations below that share are looked at in order, a window of a few times `limit`
+// of them, and each integration's turn counted within it.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, \
      lease_until = (now() AT TIME ZONE 'UTC') + ($1 * interval '1 millisecond'), \
      lease_token = $2, updated_at = (now() AT TIME ZONE 'UTC') \
      WHERE id IN (SELECT id FROM outbox \
         WHERE ((state = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
            OR (state = 'leased' AND lease_until <= (now() AT TIME ZONE 'UTC'))) \
-          AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = outbox.sequence_key \
-              AND earlier.id < outbox.id AND earlier.state IN ('pending', 'leased')) \
+          AND id IN (SELECT id FROM (SELECT head.id, \
+                ROW_NUMBER() OVER (PARTITION BY head.notifier ORDER BY head.next_attempt_at, head.id) \
+                + (SELECT COUNT(*) FROM outbox AS busy WHERE busy.notifier = head.notifier \
+                   AND busy.state = 'leased' AND busy.lease_until > (now() AT TIME ZONE 'UTC') \
+                   AND busy.lease_token LIKE $5) AS slot \
+              FROM (SELECT due.id, due.notifier, due.next_attempt_at FROM outbox AS due \
+                WHERE ((due.state = 'pending' AND due.next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
+                   OR (due.state = 'leased' AND due.lease_until <= (now() AT TIME ZONE 'UTC'))) \
+                  AND due.notifier NOT IN (SELECT busy.notifier FROM outbox AS busy WHERE busy.state = 'leased' \
+                      AND busy.lease_until > (now() AT TIME ZONE 'UTC') AND busy.lease_token LIKE $5 \
+                      GROUP BY busy.notifier HAVING COUNT(*) >= $4) \
+                  AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = due.sequence_key \
+                      AND earlier.id < due.id AND earlier.state IN ('pending', 'leased')) \
+                ORDER BY due.next_attempt_at, due.id LIMIT $6) AS head) AS ranked \
+            WHERE slot <= $4) \
         ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = ?1, \
      lease_token = ?2, updated_at = ?3 \
-     WHERE id IN (SELECT id FROM outbox \
-        WHERE ((state = 'pending' AND next_attempt_at <= ?3) OR (state = 'leased' AND lease_until <= ?3)) \
-          AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = outbox.sequence_key \
-              AND earlier.id < outbox.id AND earlier.state IN ('pending', 'leased')) \
-        ORDER BY next_attempt_at, id LIMIT ?4) \
+     WHERE id IN (SELECT id FROM (SELECT head.id, head.next_attempt_at, \
+            ROW_NUMBER() OVER (PARTITION BY head.notifier ORDER BY head.next_attempt_at, head.id) \
+            + (SELECT COUNT(*) FROM outbox AS busy WHERE busy.notifier = head.notifier \
+               AND busy.state = 'leased' AND busy.lease_until > ?3 AND busy.lease_token LIKE ?6) AS slot \
+          FROM (SELECT due.id, due.notifier, due.next_attempt_at FROM outbox AS due \
+            WHERE ((due.state = 'pending' AND due.next_attempt_at <= ?3) OR (due.state = 'leased' AND due.lease_until <= ?3)) \
+              AND due.notifier NOT IN (SELECT busy.notifier FROM outbox AS busy WHERE busy.state = 'leased' \
+                  AND busy.lease_until > ?3 AND busy.lease_token LIKE ?6 GROUP BY busy.notifier HAVING COUNT(*) >= ?5) \
+              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = due.sequence_key \
+                  AND earlier.id < due.id AND earlier.state IN ('pending', 'leased')) \
+            ORDER BY due.next_attempt_at, due.id LIMIT ?7) AS head) AS ranked \
+        WHERE slot <= ?5 ORDER BY next_attempt_at, id LIMIT ?4) \
      RETURNING *";
 
-/// Claims up to `limit` due rows for `lease_ms` under `token`.
-pub fn claim(conn: &mut DbConnection, lease_ms: i64, token: &str, limit: i64) -> QueryResult<Vec<OutboxRow>> {
+/// Claims up to `limit` due rows for `lease_ms` under `token`, at most `per_notifier` in flight
+/// per integration counting the rows still leased under tokens starting with `own`.
+pub fn claim(
+    conn: &mut DbConnection,
+    lease_ms: i64,
+    token: &str,
+    limit: i64,
+    per_notifier: i64,
+    own: &str,
+) -> QueryResult<Vec<OutboxRow>> {
+    let own = format!("{own}%");
+    let window = limit.saturating_mul(8);
     match conn {
         DbConnection::Postgresql(pg) => diesel::sql_query(CLAIM_POSTGRES)
             .bind::<BigInt, _>(lease_ms)
             .bind::<Text, _>(token)
             .bind::<BigInt, _>(limit)
+            .bind::<BigInt, _>(per_notifier)
+            .bind::<Text, _>(&own)
+            .bind::<BigInt, _>(window)
             .load(pg),
         DbConnection::Sqlite(lite) => {
             let now = crate::domain::declaration::now_utc();
@@ -141,6 +179,9 @@ pub fn claim(conn: &mut DbConnection, lease_ms: i64, token: &str, limit: i64) ->
                 .bind::<Text, _>(token)
                 .bind::<Timestamp, _>(now)
                 .bind::<BigInt, _>(limit)
+                .bind::<BigInt, _>(per_notifier)
+                .bind::<Text, _>(&own)
+                .bind::<BigInt, _>(window)
                 .load(lite)
         }
     }
