@@ -112,44 +112,67 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewOutboxRow]) -> QueryResul
 // hangs until the time limit cannot fill every slot and hold up the other integrations. The due
 // rows of integrations below that share are looked at in order, a window of a few times `limit`
 // of them, and each integration's turn counted within it.
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, \
-     lease_until = (now() AT TIME ZONE 'UTC') + ($1 * interval '1 millisecond'), \
-     lease_token = $2, updated_at = (now() AT TIME ZONE 'UTC') \
-     WHERE id IN (SELECT id FROM outbox \
-        WHERE ((state = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
-           OR (state = 'leased' AND lease_until <= (now() AT TIME ZONE 'UTC'))) \
-          AND id IN (SELECT id FROM (SELECT head.id, \
-                ROW_NUMBER() OVER (PARTITION BY head.notifier ORDER BY head.next_attempt_at, head.id) \
-                + (SELECT COUNT(*) FROM outbox AS busy WHERE busy.notifier = head.notifier \
-                   AND busy.state = 'leased' AND busy.lease_until > (now() AT TIME ZONE 'UTC') \
-                   AND busy.lease_token LIKE $5) AS slot \
-              FROM (SELECT due.id, due.notifier, due.next_attempt_at FROM outbox AS due \
-                WHERE ((due.state = 'pending' AND due.next_attempt_at <= (now() AT TIME ZONE 'UTC')) \
-                   OR (due.state = 'leased' AND due.lease_until <= (now() AT TIME ZONE 'UTC'))) \
-                  AND due.notifier NOT IN (SELECT busy.notifier FROM outbox AS busy WHERE busy.state = 'leased' \
-                      AND busy.lease_until > (now() AT TIME ZONE 'UTC') AND busy.lease_token LIKE $5 \
-                      GROUP BY busy.notifier HAVING COUNT(*) >= $4) \
-                  AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = due.sequence_key \
-                      AND earlier.id < due.id AND earlier.state IN ('pending', 'leased')) \
-                ORDER BY due.next_attempt_at, due.id LIMIT $6) AS head) AS ranked \
-            WHERE slot <= $4) \
-        ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING *";
-const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = ?1, \
-     lease_token = ?2, updated_at = ?3 \
-     WHERE id IN (SELECT id FROM (SELECT head.id, head.next_attempt_at, \
-            ROW_NUMBER() OVER (PARTITION BY head.notifier ORDER BY head.next_attempt_at, head.id) \
-            + (SELECT COUNT(*) FROM outbox AS busy WHERE busy.notifier = head.notifier \
-               AND busy.state = 'leased' AND busy.lease_until > ?3 AND busy.lease_token LIKE ?6) AS slot \
-          FROM (SELECT due.id, due.notifier, due.next_attempt_at FROM outbox AS due \
-            WHERE ((due.state = 'pending' AND due.next_attempt_at <= ?3) OR (due.state = 'leased' AND due.lease_until <= ?3)) \
-              AND due.notifier NOT IN (SELECT busy.notifier FROM outbox AS busy WHERE busy.state = 'leased' \
-                  AND busy.lease_until > ?3 AND busy.lease_token LIKE ?6 GROUP BY busy.notifier HAVING COUNT(*) >= ?5) \
-              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = due.sequence_key \
-                  AND earlier.id < due.id AND earlier.state IN ('pending', 'leased')) \
-            ORDER BY due.next_attempt_at, due.id LIMIT ?7) AS head) AS ranked \
-        WHERE slot <= ?5 ORDER BY next_attempt_at, id LIMIT ?4) \
-     RETURNING *";
+//
+// Both kinds of due row are found through the `(state, next_attempt_at)` index in its own order and
+// the scan stops after the window: with thousands of rows waiting (a burst of declarations and a
+// slow vendor) a claim reads a few dozen index entries instead of sorting the whole backlog, which
+// matters because on SQLite the claim holds the one writer that declarations also need.
+//
+// On PostgreSQL the chosen rows are locked (`FOR UPDATE SKIP LOCKED`) and checked once more, as
+// another replica may have taken them meanwhile; SQLite runs the statement alone, and there the
+// check would make its planner scan the whole backlog again instead of fetching rows by id.
+fn claim_sql(now: &str, lease_until: &str, p: [&str; 5], postgres: bool) -> String {
+    let [token, limit, cap, own, window] = p;
+    let busy = format!(
+        "SELECT COUNT(*) FROM outbox AS busy WHERE busy.notifier = head.notifier AND busy.state = 'leased' \
+         AND busy.lease_until > {now} AND busy.lease_token LIKE {own}"
+    );
+    let due = |cond: &str| {
+        format!(
+            "SELECT due.id, due.notifier, due.next_attempt_at FROM outbox AS due WHERE {cond} \
+             AND due.notifier NOT IN (SELECT capped.notifier FROM outbox AS capped WHERE capped.state = 'leased' \
+                 AND capped.lease_until > {now} AND capped.lease_token LIKE {own} \
+                 GROUP BY capped.notifier HAVING COUNT(*) >= {cap}) \
+             AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.sequence_key = due.sequence_key \
+                 AND earlier.id < due.id AND earlier.state IN ('pending', 'leased')) \
+             ORDER BY due.next_attempt_at, due.id LIMIT {window}"
+        )
+    };
+    let pending = due(&format!("due.state = 'pending' AND due.next_attempt_at <= {now}"));
+    let expired = due(&format!("due.state = 'leased' AND due.lease_until <= {now}"));
+    let (recheck, lock) = if postgres {
+        (
+            format!(
+                "AND ((o.state = 'pending' AND o.next_attempt_at <= {now}) OR (o.state = 'leased' AND o.lease_until <= {now}))"
+            ),
+            "FOR UPDATE SKIP LOCKED",
+        )
+    } else {
+        (String::new(), "")
+    };
+    format!(
+        "UPDATE outbox SET state = 'leased', attempts = attempts + 1, lease_until = {lease_until}, \
+         lease_token = {token}, updated_at = {now} \
+         WHERE id IN (SELECT o.id FROM outbox AS o \
+           WHERE o.id IN (SELECT ranked.id FROM (SELECT head.id, \
+                 ROW_NUMBER() OVER (PARTITION BY head.notifier ORDER BY head.next_attempt_at, head.id) + ({busy}) AS slot \
+               FROM (SELECT * FROM ({pending}) AS p UNION ALL SELECT * FROM ({expired}) AS x) AS head) AS ranked \
+             WHERE ranked.slot <= {cap}) \
+           {recheck} ORDER BY o.next_attempt_at, o.id LIMIT {limit} {lock}) \
+         RETURNING *"
+    )
+}
+
+static CLAIM_POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    claim_sql(
+        "(now() AT TIME ZONE 'UTC')",
+        "(now() AT TIME ZONE 'UTC') + ($1 * interval '1 millisecond')",
+        ["$2", "$3", "$4", "$5", "$6"],
+        true,
+    )
+});
+static CLAIM_SQLITE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| claim_sql("?3", "?1", ["?2", "?4", "?5", "?6", "?7"], false));
 
 /// Claims up to `limit` due rows for `lease_ms` under `token`, at most `per_notifier` in flight
 /// per integration counting the rows still leased under tokens starting with `own`.
@@ -164,7 +187,7 @@ pub fn claim(
     let own = format!("{own}%");
     let window = limit.saturating_mul(8);
     match conn {
-        DbConnection::Postgresql(pg) => diesel::sql_query(CLAIM_POSTGRES)
+        DbConnection::Postgresql(pg) => diesel::sql_query(CLAIM_POSTGRES.as_str())
             .bind::<BigInt, _>(lease_ms)
             .bind::<Text, _>(token)
             .bind::<BigInt, _>(limit)
@@ -174,7 +197,7 @@ pub fn claim(
             .load(pg),
         DbConnection::Sqlite(lite) => {
             let now = crate::domain::declaration::now_utc();
-            diesel::sql_query(CLAIM_SQLITE)
+            diesel::sql_query(CLAIM_SQLITE.as_str())
                 .bind::<Timestamp, _>(now + chrono::Duration::milliseconds(lease_ms))
                 .bind::<Text, _>(token)
                 .bind::<Timestamp, _>(now)
