@@ -150,8 +150,13 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(512 * 1024))
+                .app_data(web::PayloadConfig::new(crate::web::BODY_LIMIT))
+                .app_data(web::QueryConfig::default().error_handler(crate::web::bad_query))
                 .wrap(actix_web::middleware::from_fn(crate::web::session::require_identity))
+                .wrap(
+                    actix_web::middleware::ErrorHandlers::new()
+                        .handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, crate::web::too_large),
+                )
                 .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .configure(crate::web::configure)

@@ -57,6 +57,34 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     }
 }
 
+/// The largest form body read, in bytes; anything longer gets [`too_large`]'s page.
+pub const BODY_LIMIT: usize = 512 * 1024;
+
+/// Replaces actix's plain-text 413 (a body over [`BODY_LIMIT`]) with the app's error page.
+pub fn too_large<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let page = error_page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "This request is over the size limit (512 KiB), so it was not read and nothing was saved. \
+         Shorten the text and send it again.",
+    );
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, page).map_into_right_body(),
+    ))
+}
+
+/// The app's error page for a query string the page cannot read (a filter given twice, say),
+/// instead of actix's plain text.
+pub fn bad_query(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    let page = error_page(
+        StatusCode::BAD_REQUEST,
+        &format!("The filters in this address cannot be read ({err}). Remove the odd one and try again."),
+    );
+    actix_web::error::InternalError::from_response(err, page).into()
+}
+
 /// Renders a page with a status.
 pub fn render<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
     match page.render() {

@@ -891,7 +891,7 @@ fn query_cases() -> Vec<Case> {
         ("encoded NUL", "/static/app.js%00"),
         ("markup", "/static/%3Cscript%3E"),
     ] {
-        cases.push(Case::get(format!("GET static: {what}"), path).refused(404, "not found"));
+        cases.push(Case::get(format!("GET static: {what}"), path).refused(404, "no such file"));
     }
     // No route answers another method: the same page as any unknown address.
     for (method, path) in [
@@ -1418,8 +1418,15 @@ fn readable(a: &Answer) -> String {
     }
 }
 
-/// A refusal says something in words, and nothing of the app's insides.
+/// A refusal is the app's own page, says something in words, and nothing of the app's insides.
 fn assert_clear_message(case: &Case, a: &Answer) {
+    assert!(
+        a.content_type.starts_with("text/html"),
+        "{}: a refusal should be the app's page, not {:?}: {:?}",
+        case.name,
+        a.content_type,
+        a.body
+    );
     let text = readable(a);
     assert!(
         text.split_whitespace().count() >= 2,

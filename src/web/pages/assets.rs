@@ -12,9 +12,7 @@ pub async fn serve(file: web::Path<String>) -> HttpResponse {
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         _ => {
-            return HttpResponse::NotFound()
-                .content_type("text/plain; charset=utf-8")
-                .body("not found\n");
+            return crate::web::error_page(actix_web::http::StatusCode::NOT_FOUND, "There is no such file here.");
         }
     };
     HttpResponse::Ok()
