@@ -2,7 +2,8 @@
 //! declarations while the process is killed with SIGKILL at random moments and started again.
 //! At the end every declaration that got an answer exists, and each vendor saw each side effect
 //! once: one channel, one summary and one announcement per incident, one ticket, one page, one
-//! email (by Message-ID) and one webhook id per event.
+//! email (by Message-ID) and one webhook id per event. It runs on SQLite, and on PostgreSQL when
+//! TEST_DATABASE_URL is set.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -177,7 +178,8 @@ async fn declarations_survive_sigkill_and_every_side_effect_happens_once() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let db_path = dir.path().join("drill.db");
+    // SQLite in a temp dir, or a fresh PostgreSQL database when TEST_DATABASE_URL is set.
+    let test_db = TestDb::new();
     let config = dir.path().join("drill.toml");
     std::fs::write(
         &config,
@@ -186,7 +188,7 @@ async fn declarations_survive_sigkill_and_every_side_effect_happens_once() {
 [server]
 listen = "127.0.0.1:{port}"
 [database]
-url = "sqlite://{db}"
+url = "{db}"
 [outbox]
 delivery_timeout_ms = 3000
 lease_ms = 6000
@@ -218,7 +220,7 @@ name = "audit"
 url = "{hooks}/hook"
 secret_env = "DRILL_HOOK"
 "#,
-            db = db_path.display(),
+            db = test_db.url,
             smtp = sink.port,
             slack = slack.server.uri(),
             jira = jira_server.uri(),
@@ -301,7 +303,7 @@ secret_env = "DRILL_HOOK"
     let kills = kills.await.unwrap();
 
     // Let the last process finish everything.
-    let url = redbutton::db::DbUrl::parse(&format!("sqlite://{}", db_path.display())).unwrap();
+    let url = redbutton::db::DbUrl::parse(&test_db.url).unwrap();
     let db = redbutton::db::Db::connect(&url, 2, 5_000).unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
