@@ -107,30 +107,14 @@ struct Browser {
 }
 
 impl Browser {
-    fn cookie(&self) -> String {
-        self.cookies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
     async fn send(&self, post: Option<&[(&str, &str)]>, path: &str) -> Option<reqwest::Response> {
         let url = format!("{}{path}", self.base);
         let req = match post {
             Some(form) => self.client.post(url).header("origin", &self.base).form(form),
             None => self.client.get(url),
         };
-        let r = req.header("cookie", self.cookie()).send().await.ok()?;
-        for v in r.headers().get_all("set-cookie") {
-            if let Some((kv, _)) = v.to_str().unwrap_or_default().split_once(';')
-                && let Some((k, v)) = kv.split_once('=')
-            {
-                self.cookies.lock().unwrap().insert(k.into(), v.into());
-            }
-        }
+        let r = req.header("cookie", cookie_header(&self.cookies)).send().await.ok()?;
+        keep_cookies(&self.cookies, &r);
         Some(r)
     }
 

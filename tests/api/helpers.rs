@@ -170,26 +170,11 @@ impl TestApp {
 
     /// The `Cookie` header this client sends.
     pub fn cookie_header(&self) -> String {
-        self.cookies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        cookie_header(&self.cookies)
     }
 
     fn keep_cookies(&self, resp: &reqwest::Response) {
-        for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
-            let s = v.to_str().unwrap();
-            let pair = s.split(';').next().unwrap();
-            if let Some((k, val)) = pair.split_once('=') {
-                self.cookies
-                    .lock()
-                    .unwrap()
-                    .insert(k.trim().to_string(), val.trim().to_string());
-            }
-        }
+        keep_cookies(&self.cookies, resp);
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -355,6 +340,26 @@ impl TestApp {
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The `Cookie` header a client with this jar sends.
+pub fn cookie_header(jar: &Mutex<HashMap<String, String>>) -> String {
+    jar.lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Keeps the cookies an answer sets, as a browser would.
+pub fn keep_cookies(jar: &Mutex<HashMap<String, String>>, resp: &reqwest::Response) {
+    for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+        let pair = v.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
+        if let Some((k, val)) = pair.split_once('=') {
+            jar.lock().unwrap().insert(k.trim().to_string(), val.trim().to_string());
         }
     }
 }
