@@ -1,0 +1,1 @@
+//! OpenID Connect sign-in (authorization code flow with PKCE, state and nonce).
