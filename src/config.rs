@@ -125,16 +125,32 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
-    /// People name themselves; loopback only. Sign-in with OpenID Connect comes later.
+    /// People name themselves; loopback only, with a banner on every page. For trying the tool
+    /// out on one machine.
     #[default]
     Dev,
+    /// OpenID Connect sign-in (`[auth.oidc]`): Okta, Google, Entra ID, Keycloak, Authentik…
+    Oidc,
+    /// Identity from headers set by an authenticating proxy (`[auth.proxy]`).
+    Proxy,
+}
+
+impl AuthMode {
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Dev => "dev",
+            AuthMode::Oidc => "oidc",
+            AuthMode::Proxy => "proxy",
+        }
+    }
 }
 
 /// `[auth]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Identification mode.
+    /// Sign-in mode.
     pub mode: AuthMode,
     /// Environment variable holding the session signing key (32+ characters). When unset, a key is
     /// generated once and stored in the database, so sessions survive restarts.
@@ -145,6 +161,27 @@ pub struct AuthSettings {
     /// published on the host's loopback interface (as docker-compose.yml does); never on a
     /// network other people can reach.
     pub dev_allow_non_loopback: bool,
+    /// People who are admins (manage API tokens), by email.
+    pub admin_emails: Vec<String>,
+    /// Groups (from the provider's groups claim or the proxy's groups header) whose members are
+    /// admins.
+    pub admin_groups: Vec<String>,
+    /// When set, only members of these groups may declare and work incidents; everyone else who
+    /// signs in is a viewer. Empty (the default): everyone signed in is a responder, because
+    /// anyone who sees impact must be able to declare.
+    pub responder_groups: Vec<String>,
+    /// People who may only read, by email.
+    pub viewer_emails: Vec<String>,
+    /// OpenID Connect provider, for `mode = "oidc"`.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
+    /// Authenticating proxy, for `mode = "proxy"`.
+    pub proxy: Option<ProxySettings>,
+    /// Sign-in attempts allowed per client address per minute (OpenID Connect start and
+    /// callback, development sign-in).
+    pub sign_in_per_minute: u32,
+    /// API requests allowed per token (or, before a token is known, per client address) per
+    /// minute.
+    pub api_per_minute: u32,
 }
 
 impl Default for AuthSettings {
@@ -154,7 +191,54 @@ impl Default for AuthSettings {
             session_secret_env: None,
             session_hours: 12,
             dev_allow_non_loopback: false,
+            admin_emails: Vec::new(),
+            admin_groups: Vec::new(),
+            responder_groups: Vec::new(),
+            viewer_emails: Vec::new(),
+            oidc: None,
+            proxy: None,
+            sign_in_per_minute: 30,
+            api_per_minute: 600,
         }
+    }
+}
+
+/// `[auth.proxy]`: which proxy to believe, and the headers it sets (oauth2-proxy's by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Addresses or networks the proxy connects from (`127.0.0.1`, `10.0.0.0/8`). Required:
+    /// headers from any other address are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Header with the person's email.
+    pub email_header: String,
+    /// Header with their display name (falls back to the user header, then the email).
+    pub name_header: String,
+    /// Header with their user name.
+    pub user_header: String,
+    /// Header with their groups, comma-separated.
+    pub groups_header: String,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            email_header: "X-Forwarded-Email".into(),
+            name_header: "X-Forwarded-Preferred-Username".into(),
+            user_header: "X-Forwarded-User".into(),
+            groups_header: "X-Forwarded-Groups".into(),
+        }
+    }
+}
+
+impl ProxySettings {
+    /// The trusted networks, parsed (validated at start).
+    pub fn trusted(&self) -> Vec<crate::auth::proxy::TrustedNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|raw| crate::auth::proxy::TrustedNet::parse(raw).ok())
+            .collect()
     }
 }
 
@@ -535,6 +619,7 @@ impl Settings {
         if self.auth.session_hours == 0 || self.auth.session_hours > 24 * 90 {
             return Err(bad("auth.session_hours", "must be between 1 and 2160"));
         }
+        self.validate_auth()?;
 
         let mut seen = HashSet::new();
         if self.severities.is_empty() {
@@ -701,6 +786,66 @@ impl Settings {
                     format!("integrations.webhooks[{n}].name"),
                     format!("duplicate webhook name {}", x.name),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        for (key, list) in [
+            ("auth.admin_emails", &a.admin_emails),
+            ("auth.viewer_emails", &a.viewer_emails),
+        ] {
+            if let Some(e) = list.iter().find(|e| !is_plausible_email(e)) {
+                return Err(bad(key, format!("\u{201c}{e}\u{201d} is not an email address")));
+            }
+        }
+        if a.sign_in_per_minute == 0 {
+            return Err(bad("auth.sign_in_per_minute", "must be at least 1"));
+        }
+        if a.api_per_minute == 0 {
+            return Err(bad("auth.api_per_minute", "must be at least 1"));
+        }
+        match a.mode {
+            AuthMode::Dev => {}
+            AuthMode::Oidc => {
+                let oidc = a
+                    .oidc
+                    .as_ref()
+                    .ok_or_else(|| bad("auth.oidc", "mode = \"oidc\" needs an [auth.oidc] section"))?;
+                oidc.validate().map_err(|e| {
+                    let (key, message) = e.split_once(": ").unwrap_or(("auth.oidc", e.as_str()));
+                    bad(key, message)
+                })?;
+                if let Some(var) = &oidc.client_secret_env {
+                    check_env_name("auth.oidc.client_secret_env", var)?;
+                }
+            }
+            AuthMode::Proxy => {
+                let proxy = a
+                    .proxy
+                    .as_ref()
+                    .ok_or_else(|| bad("auth.proxy", "mode = \"proxy\" needs an [auth.proxy] section"))?;
+                if proxy.trusted_proxies.is_empty() {
+                    return Err(bad(
+                        "auth.proxy.trusted_proxies",
+                        "name the addresses your proxy connects from; headers from anywhere else are ignored",
+                    ));
+                }
+                for raw in &proxy.trusted_proxies {
+                    crate::auth::proxy::TrustedNet::parse(raw).map_err(|e| bad("auth.proxy.trusted_proxies", e))?;
+                }
+                for (key, h) in [
+                    ("auth.proxy.email_header", &proxy.email_header),
+                    ("auth.proxy.name_header", &proxy.name_header),
+                    ("auth.proxy.user_header", &proxy.user_header),
+                    ("auth.proxy.groups_header", &proxy.groups_header),
+                ] {
+                    if actix_web::http::header::HeaderName::try_from(h.as_str()).is_err() {
+                        return Err(bad(key, format!("\u{201c}{h}\u{201d} is not a header name")));
+                    }
+                }
             }
         }
         Ok(())

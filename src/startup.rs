@@ -141,6 +141,12 @@ impl Application {
             wake: wake.clone(),
             base_url: base_url.into(),
             session_key: Arc::new(session_key),
+            trusted_proxies: Arc::new(settings.auth.proxy.as_ref().map(|p| p.trusted()).unwrap_or_default()),
+            seen_users: Arc::default(),
+            limits: Arc::new(crate::web::limits::RateLimits::new(
+                settings.auth.sign_in_per_minute,
+                settings.auth.api_per_minute,
+            )),
         };
         let worker = opts
             .run_worker
@@ -152,7 +158,8 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(crate::web::BODY_LIMIT))
                 .app_data(web::QueryConfig::default().error_handler(crate::web::bad_query))
-                .wrap(actix_web::middleware::from_fn(crate::web::session::require_identity))
+                .wrap(actix_web::middleware::from_fn(crate::web::session::authenticate))
+                .wrap(actix_web::middleware::from_fn(crate::web::limits::limit))
                 .wrap(
                     actix_web::middleware::ErrorHandlers::new()
                         .handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, crate::web::too_large),

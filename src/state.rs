@@ -24,6 +24,12 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// Key that signs session cookies.
     pub session_key: Arc<crate::web::session::SessionKey>,
+    /// Addresses an authenticating proxy may connect from (proxy sign-in mode).
+    pub trusted_proxies: Arc<Vec<crate::auth::proxy::TrustedNet>>,
+    /// People a proxy vouched for recently, so their user row is not rewritten on every page.
+    pub seen_users: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    /// Request rate limits for sign-in and the API.
+    pub limits: Arc<crate::web::limits::RateLimits>,
 }
 
 impl AppState {

@@ -105,6 +105,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        slack_user_id -> Nullable<Text>,
+        role -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        public_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_by_email -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_attempts (state) {
+        state -> Text,
+        nonce -> Text,
+        code_verifier -> Text,
+        next_path -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
@@ -119,4 +156,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     idempotency_keys,
     external_refs,
+    users,
+    api_tokens,
+    login_attempts,
 );

@@ -5,6 +5,7 @@
 pub mod declare;
 pub mod lifecycle;
 pub mod queries;
+pub mod tokens;
 
 use crate::db::DbError;
 use crate::domain::FieldError;

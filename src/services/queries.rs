@@ -105,6 +105,8 @@ pub struct IncidentDetail {
     pub deliveries: Vec<OutboxRow>,
     /// What integrations created for it (channel, ticket), by integration and name.
     pub external: Vec<crate::db::models::ExternalRefRow>,
+    /// People who have signed in (the lead picker offers them), by name.
+    pub people: Vec<crate::db::models::user::UserRow>,
 }
 
 /// Loads one incident by number.
@@ -119,7 +121,9 @@ pub async fn incident_detail(state: &AppState, number: i64) -> Result<IncidentDe
             let timeline = timeline::list_for(conn, row.id)?;
             let deliveries = outbox::list_for(conn, row.id)?;
             let external = crate::db::models::external_ref::list_for(conn, row.id)?;
+            let people = crate::db::models::user::list(conn, 500)?;
             Ok(Some(IncidentDetail {
+                people,
                 row,
                 services,
                 timeline,

@@ -2,8 +2,10 @@
 //! parse the request, call a use case in `services`, and render a page or redirect.
 
 pub mod form;
+pub mod limits;
 pub mod markdown;
 pub mod pages;
+pub mod problem;
 pub mod session;
 pub mod view;
 
@@ -19,6 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/identify", web::get().to(pages::identify::show))
         .route("/identify", web::post().to(pages::identify::submit))
         .route("/signout", web::post().to(pages::identify::sign_out))
+        .route("/signed-out", web::get().to(pages::identify::signed_out))
+        .route("/admin/tokens", web::get().to(pages::admin::show))
+        .route("/admin/tokens", web::post().to(pages::admin::create))
+        .route("/admin/tokens/{id}/revoke", web::post().to(pages::admin::revoke))
         .route("/", web::get().to(pages::dashboard::show))
         .route("/declare", web::get().to(pages::declare::show))
         .route("/declare", web::post().to(pages::declare::submit))

@@ -1,12 +1,15 @@
 //! Row types and the queries on them. Functions take `&mut DbConnection` so that services can
 //! compose several of them inside one transaction.
 
+pub mod api_token;
 pub mod external_ref;
 pub mod idempotency;
 pub mod incident;
+pub mod login_attempt;
 pub mod outbox;
 pub mod secret;
 pub mod timeline;
+pub mod user;
 
 pub use external_ref::ExternalRefRow;
 pub use idempotency::IdempotencyRecord;

@@ -5,12 +5,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::auth::Read;
 use crate::db::models::IncidentFilter;
 use crate::domain::declaration::now_utc;
 use crate::domain::{Status, UNKNOWN_SEVERITY};
 use crate::services::queries::{self, IncidentSummary};
 use crate::state::AppState;
-use crate::web::session::CurrentUser;
+use crate::web::pages::Me;
+use crate::web::session::Access;
 use crate::web::{internal, render, view};
 
 /// Past incidents per page.
@@ -109,7 +111,7 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 }
 
 /// Shows the dashboard.
-pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Query<DashboardQuery>) -> HttpResponse {
+pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Query<DashboardQuery>) -> HttpResponse {
     let settings = &state.settings;
     let mut notices = Vec::new();
     let mut status = non_empty(&query.status);
@@ -170,7 +172,7 @@ pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Que
         format!("/?{}", parts.join("&"))
     };
     let page_view = DashboardPage {
-        me: Some((&user).into()),
+        me: Some(Me::new(&user, state.settings.auth.mode)),
         live: d.live.iter().map(|s| Row::from_summary(s, &now)).collect(),
         past: d.past.iter().map(|s| Row::from_summary(s, &now)).collect(),
         past_total: d.past_total,

@@ -4,12 +4,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use crate::auth::{Declare, Principal};
 use crate::domain::declaration::SUMMARY_MAX_CHARS;
 use crate::domain::{DeclarationInput, FieldError, UNKNOWN_SEVERITY};
 use crate::services::declare::declare;
 use crate::services::{ServiceError, queries};
 use crate::state::AppState;
-use crate::web::session::{CurrentUser, checked_form};
+use crate::web::pages::Me;
+use crate::web::session::{Access, checked_form};
 use crate::web::{internal, render, see_other, view};
 
 /// A severity the declarer can pick, with its criterion beside it.
@@ -74,7 +76,7 @@ impl DeclarePage {
 
 async fn page(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Principal,
     input: &DeclarationInput,
     key: String,
     errors: Vec<FieldError>,
@@ -131,8 +133,8 @@ async fn page(
         })
         .collect();
     Ok(DeclarePage {
-        me: Some(user.into()),
-        csrf: user.csrf.clone(),
+        me: Some(Me::new(user, state.settings.auth.mode)),
+        csrf: user.csrf().to_string(),
         idempotency_key: key,
         any_selected_service: services.iter().any(|s| s.selected),
         severities,
@@ -156,7 +158,7 @@ pub struct DeclareQuery {
 }
 
 /// Shows the form with a fresh idempotency key.
-pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Query<DeclareQuery>) -> HttpResponse {
+pub async fn show(user: Access<Declare>, state: web::Data<AppState>, query: web::Query<DeclareQuery>) -> HttpResponse {
     let input = DeclarationInput {
         services: query.service.iter().cloned().collect(),
         ..Default::default()
@@ -168,7 +170,12 @@ pub async fn show(user: CurrentUser, state: web::Data<AppState>, query: web::Que
 }
 
 /// Declares, then redirects to the incident page (303). Invalid input gets the form back.
-pub async fn submit(req: HttpRequest, body: web::Bytes, user: CurrentUser, state: web::Data<AppState>) -> HttpResponse {
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Declare>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let form = match checked_form(&req, &body, &user) {
         Ok(f) => f,
         Err(response) => return *response,

@@ -1,4 +1,5 @@
-//! `/identify`: until sign-in lands, a person names themselves once (dev mode, loopback only).
+//! `/identify`: development sign-in, where a person names themselves (loopback only, with a banner
+//! on every page), and `/signout`. In the other modes `/identify` does not exist.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -7,12 +8,13 @@ use askama::Template;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::auth::Read;
+use crate::config::AuthMode;
 use crate::domain::parse_person;
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::session::{
-    CurrentUser, PRE_CSRF_COOKIE, check_origin, checked_form, clear_session_cookie, random_token, safe_next,
-    session_cookie,
+    Access, PRE_CSRF_COOKIE, check_origin, checked_form, clear_session_cookie, random_token, safe_next, session_cookie,
 };
 use crate::web::{error_page, internal, render, see_other};
 
@@ -46,8 +48,18 @@ fn with_csrf_cookie(mut resp: HttpResponse, token: &str, fresh: bool) -> HttpRes
     resp
 }
 
+fn not_in_this_mode() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "People sign in through the company's sign-in here, not by naming themselves.",
+    )
+}
+
 /// Shows the form.
-pub async fn show(req: HttpRequest, query: web::Query<NextQuery>) -> HttpResponse {
+pub async fn show(req: HttpRequest, query: web::Query<NextQuery>, state: web::Data<AppState>) -> HttpResponse {
+    if state.settings.auth.mode != AuthMode::Dev {
+        return not_in_this_mode();
+    }
     let existing = req
         .cookie(PRE_CSRF_COOKIE)
         .map(|c| c.value().to_string())
@@ -67,6 +79,9 @@ pub async fn show(req: HttpRequest, query: web::Query<NextQuery>) -> HttpRespons
 
 /// Accepts the form: sets the session cookie and goes to `next`.
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if state.settings.auth.mode != AuthMode::Dev {
+        return not_in_this_mode();
+    }
     let form = match FormData::parse(&req, &body) {
         Ok(f) => f,
         Err(e) => return error_page(e.status, e.message),
@@ -87,15 +102,21 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     }
     let next = safe_next(form.get("next"));
     match parse_person(form.get("name"), form.get("email")) {
-        Ok(actor) => match session_cookie(&state.session_key, &actor) {
-            Ok(cookie) => {
-                tracing::info!(user.email = %actor.email, "person identified");
-                let mut resp = see_other(&next);
-                let _ = resp.add_cookie(&cookie);
-                resp
+        Ok(actor) => {
+            let role = crate::auth::role_for(&state.settings.auth, &actor.email, &[]);
+            if let Err(e) = crate::web::session::record_sign_in(&state, &actor, role).await {
+                return internal(&e);
             }
-            Err(e) => internal(&e),
-        },
+            match session_cookie(&state.session_key, &actor, role, AuthMode::Dev) {
+                Ok(cookie) => {
+                    tracing::info!(user.email = %actor.email, role = role.as_str(), "person identified");
+                    let mut resp = see_other(&next);
+                    let _ = resp.add_cookie(&cookie);
+                    resp
+                }
+                Err(e) => internal(&e),
+            }
+        }
         Err(e) => {
             let page = IdentifyPage {
                 me: None,
@@ -110,12 +131,31 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     }
 }
 
-/// Forgets the person.
-pub async fn sign_out(req: HttpRequest, body: web::Bytes, user: CurrentUser) -> HttpResponse {
+/// Signs the person out: the session cookie is removed and they land on a page saying so.
+pub async fn sign_out(req: HttpRequest, body: web::Bytes, user: Access<Read>) -> HttpResponse {
     if let Err(response) = checked_form(&req, &body, &user) {
         return *response;
     }
-    let mut resp = see_other("/identify");
+    tracing::info!(user.email = %user.actor.email, "signed out");
+    let mut resp = see_other("/signed-out");
     let _ = resp.add_cookie(&clear_session_cookie());
     resp
+}
+
+/// The page after signing out.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {
+    me: Option<super::Me>,
+    sign_in: &'static str,
+}
+
+/// `GET /signed-out`
+pub async fn signed_out(state: web::Data<AppState>) -> HttpResponse {
+    let sign_in = match state.settings.auth.mode {
+        AuthMode::Dev => "/identify",
+        AuthMode::Oidc => "/auth/login",
+        AuthMode::Proxy => "/",
+    };
+    render(StatusCode::OK, &SignedOutPage { me: None, sign_in })
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use crate::auth::{Principal, Read, Work};
 use crate::db::models::{DeliveryState, OutboxRow, TimelineEntryRow};
 use crate::domain::declaration::now_utc;
 use crate::domain::{IncidentNumber, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
@@ -12,7 +13,8 @@ use crate::services::queries::{IncidentDetail, incident_detail};
 use crate::services::{ServiceError, lifecycle};
 use crate::state::AppState;
 use crate::web::form::FormData;
-use crate::web::session::{CurrentUser, checked_form};
+use crate::web::pages::Me;
+use crate::web::session::{Access, checked_form};
 use crate::web::{error_page, internal, markdown, render, see_other, view};
 
 /// A timeline entry for display.
@@ -131,6 +133,9 @@ pub struct IncidentPage {
     severity_options: Vec<(String, String)>,
     no_integrations: bool,
     i_lead: bool,
+    can_work: bool,
+    /// People who have signed in, as (email, name), for the lead picker.
+    people: Vec<(String, String)>,
     error: Option<String>,
 }
 
@@ -190,7 +195,7 @@ fn delivery_view(d: &OutboxRow) -> DeliveryView {
     }
 }
 
-fn build(state: &AppState, user: &CurrentUser, d: IncidentDetail, error: Option<String>) -> IncidentPage {
+fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<String>) -> IncidentPage {
     let row = &d.row;
     let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
     let now = now_utc();
@@ -211,8 +216,8 @@ fn build(state: &AppState, user: &CurrentUser, d: IncidentDetail, error: Option<
         }
     }
     IncidentPage {
-        me: Some(user.into()),
-        csrf: user.csrf.clone(),
+        me: Some(Me::new(user, state.settings.auth.mode)),
+        csrf: user.csrf().to_string(),
         number: row.number,
         title: row.title.clone(),
         severity: row.severity.clone(),
@@ -226,6 +231,8 @@ fn build(state: &AppState, user: &CurrentUser, d: IncidentDetail, error: Option<
         status: status.as_str(),
         status_label: status.label(),
         i_lead: row.lead_email.as_deref() == Some(user.actor.email.as_str()),
+        can_work: user.holds(<Work as crate::auth::Permission>::NEED),
+        people: d.people.iter().map(|u| (u.email.clone(), u.name.clone())).collect(),
         lead_name: row.lead_name.clone(),
         lead_email: row.lead_email.clone().unwrap_or_default(),
         declared_by: row.declared_by_name.clone(),
@@ -276,7 +283,7 @@ fn number_from(raw: &str) -> Option<i64> {
 }
 
 /// Shows one incident.
-pub async fn show(user: CurrentUser, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+pub async fn show(user: Access<Read>, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let Some(number) = number_from(&path) else {
         return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
     };
@@ -294,13 +301,13 @@ pub async fn show(user: CurrentUser, state: web::Data<AppState>, path: web::Path
 async fn handle<F, Fut>(
     req: HttpRequest,
     body: web::Bytes,
-    user: CurrentUser,
+    user: Access<Work>,
     state: web::Data<AppState>,
     raw: &str,
     f: F,
 ) -> HttpResponse
 where
-    F: FnOnce(AppState, i64, CurrentUser, FormData) -> Fut,
+    F: FnOnce(AppState, i64, Principal, FormData) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,
 {
     let Some(number) = number_from(raw) else {
@@ -310,7 +317,7 @@ where
         Ok(f) => f,
         Err(response) => return *response,
     };
-    let result = f(state.get_ref().clone(), number, user.clone(), form).await;
+    let result = f(state.get_ref().clone(), number, user.principal.clone(), form).await;
     let (status, error) = match result {
         Ok(()) => return see_other(&format!("/incidents/{number}")),
         Err(ServiceError::NotFound) => {
@@ -333,7 +340,7 @@ where
 pub async fn status(
     req: HttpRequest,
     body: web::Bytes,
-    user: CurrentUser,
+    user: Access<Work>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -347,7 +354,7 @@ pub async fn status(
 pub async fn severity(
     req: HttpRequest,
     body: web::Bytes,
-    user: CurrentUser,
+    user: Access<Work>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -361,7 +368,7 @@ pub async fn severity(
 pub async fn lead(
     req: HttpRequest,
     body: web::Bytes,
-    user: CurrentUser,
+    user: Access<Work>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -370,7 +377,21 @@ pub async fn lead(
             "take" => Some(u.actor.clone()),
             "clear" => None,
             "assign" => {
-                Some(parse_person(form.get("name"), form.get("email")).map_err(|e| ServiceError::Invalid(vec![e]))?)
+                // Someone who has signed in can be picked by email alone; their name comes from
+                // their user row.
+                let email = form.get("email").trim().to_ascii_lowercase();
+                let mut name = form.get("name").trim().to_string();
+                if crate::domain::is_blank(&name) && !email.is_empty() {
+                    let lookup = email.clone();
+                    if let Some(user) = st
+                        .db
+                        .run(move |conn| crate::db::models::user::find_by_email(conn, &lookup))
+                        .await?
+                    {
+                        name = user.name;
+                    }
+                }
+                Some(parse_person(&name, &email).map_err(|e| ServiceError::Invalid(vec![e]))?)
             }
             _ => {
                 return Err(ServiceError::field(
@@ -388,7 +409,7 @@ pub async fn lead(
 pub async fn note(
     req: HttpRequest,
     body: web::Bytes,
-    user: CurrentUser,
+    user: Access<Work>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -402,7 +423,7 @@ pub async fn note(
 pub async fn retry(
     req: HttpRequest,
     body: web::Bytes,
-    user: CurrentUser,
+    user: Access<Work>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {

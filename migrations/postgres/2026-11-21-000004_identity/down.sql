@@ -1,0 +1,3 @@
+DROP TABLE login_attempts;
+DROP TABLE api_tokens;
+DROP TABLE users;
