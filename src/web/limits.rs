@@ -39,7 +39,7 @@ impl RateLimits {
     fn check(&self, limiter: &DefaultKeyedRateLimiter<String>, key: String) -> Result<(), u64> {
         // Now and then, forget keys whose allowance has fully come back, so memory stays bounded
         // however many addresses call.
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 0 && limiter.len() > SWEEP_ABOVE {
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(1024) && limiter.len() > SWEEP_ABOVE {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
