@@ -588,6 +588,11 @@ impl Settings {
         for (n, x) in i.webhooks.iter().enumerate() {
             v.extend(x.secret_envs(n));
         }
+        if self.auth.mode == AuthMode::Oidc
+            && let Some(var) = self.auth.oidc.as_ref().and_then(|o| o.client_secret_env.clone())
+        {
+            v.push(("auth.oidc.client_secret_env".to_string(), var));
+        }
         v
     }
 
@@ -988,6 +993,23 @@ mod tests {
             (
                 "[[severities]]\nid = \"unknown\"\ncriterion = \"x\"",
                 "severities[0].id",
+            ),
+            ("[auth]\nmode = \"oidc\"", "auth.oidc"),
+            ("[auth]\nmode = \"proxy\"", "auth.proxy"),
+            ("[auth]\nmode = \"proxy\"\n[auth.proxy]", "auth.proxy.trusted_proxies"),
+            (
+                "[auth]\nmode = \"proxy\"\n[auth.proxy]\ntrusted_proxies = [\"10.0.0.0/40\"]",
+                "auth.proxy.trusted_proxies",
+            ),
+            (
+                "[auth]\nmode = \"proxy\"\n[auth.proxy]\ntrusted_proxies = [\"::1\"]\nemail_header = \"bad header\"",
+                "auth.proxy.email_header",
+            ),
+            ("[auth]\nadmin_emails = [\"not-an-email\"]", "auth.admin_emails"),
+            ("[auth]\napi_per_minute = 0", "auth.api_per_minute"),
+            (
+                "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"http://login.example.com\"\nclient_id = \"x\"",
+                "auth.oidc.issuer",
             ),
         ] {
             let e = Settings::parse(toml).unwrap_err().to_string();

@@ -132,6 +132,16 @@ impl Application {
             settings.auth.session_hours,
         );
 
+        let oidc = match (&settings.auth.mode, &settings.auth.oidc) {
+            (AuthMode::Oidc, Some(o)) => {
+                let secret = o.client_secret_env.as_deref().and_then(|var| settings.secret(var));
+                let client = crate::auth::oidc::OidcClient::new(o.clone(), secret, format!("{base_url}/auth/callback"))
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: auth.oidc: {e}"))?;
+                Some(Arc::new(client))
+            }
+            _ => None,
+        };
+
         let wake = Arc::new(Notify::new());
         let state = AppState {
             settings: Arc::new(settings.clone()),
@@ -143,6 +153,7 @@ impl Application {
             session_key: Arc::new(session_key),
             trusted_proxies: Arc::new(settings.auth.proxy.as_ref().map(|p| p.trusted()).unwrap_or_default()),
             seen_users: Arc::default(),
+            oidc,
             limits: Arc::new(crate::web::limits::RateLimits::new(
                 settings.auth.sign_in_per_minute,
                 settings.auth.api_per_minute,

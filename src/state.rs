@@ -28,6 +28,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<crate::auth::proxy::TrustedNet>>,
     /// People a proxy vouched for recently, so their user row is not rewritten on every page.
     pub seen_users: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    /// The OpenID Connect client, in `oidc` sign-in mode.
+    pub oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
     /// Request rate limits for sign-in and the API.
     pub limits: Arc<crate::web::limits::RateLimits>,
 }

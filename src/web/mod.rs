@@ -20,6 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/{file}", web::get().to(pages::assets::serve))
         .route("/identify", web::get().to(pages::identify::show))
         .route("/identify", web::post().to(pages::identify::submit))
+        .route("/auth/login", web::get().to(pages::signin::login))
+        .route("/auth/callback", web::get().to(pages::signin::callback))
         .route("/signout", web::post().to(pages::identify::sign_out))
         .route("/signed-out", web::get().to(pages::identify::signed_out))
         .route("/admin/tokens", web::get().to(pages::admin::show))
