@@ -163,6 +163,7 @@ impl Application {
             .run_worker
             .then(|| Worker::new(db.clone(), registry.clone(), settings.outbox.clone(), wake));
 
+        let https = state.base_url.starts_with("https://");
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -175,7 +176,7 @@ impl Application {
                     actix_web::middleware::ErrorHandlers::new()
                         .handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, crate::web::too_large),
                 )
-                .wrap(security_headers())
+                .wrap(security_headers(https))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .configure(crate::web::configure)
                 .default_service(web::to(not_found))
@@ -249,8 +250,14 @@ async fn session_secret(settings: &Settings, db: &Db) -> anyhow::Result<String> 
     Ok(stored)
 }
 
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https {
+        // Served over HTTPS: browsers must never fall back to plain HTTP for this site.
+        DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
@@ -259,6 +266,7 @@ fn security_headers() -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "same-origin"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
 }
 
 async fn not_found() -> actix_web::HttpResponse {
