@@ -2,6 +2,9 @@
 // client tests (tests/oidc_client.rs). Not for production: fresh keys each run, everything in
 // memory, and the package's built-in development login form, which takes any login and password.
 //
+// oidc-provider is pinned at 8.8.1 (package-lock.json): 9.x needs a newer Node.js (it calls
+// URL.parse, which Node 18, Debian 12's nodejs, does not have).
+//
 //   node tests/oidc-provider/provider.mjs [--port N] [--client-secret S] [--redirect-uri URI]
 //
 // Options, each also readable from the environment (the option wins):
