@@ -4,8 +4,9 @@
 # The integration tests talk to a real SMTP server (tests/support/smtp_sink.py),
 # which needs Python with aiosmtpd. This script keeps a private virtualenv for
 # it in target/test-venv, tells the tests where it is via REDBUTTON_TEST_PYTHON,
-# makes sure Chromium and chromedriver are there for the browser tests, and then
-# runs `cargo test --all-targets`.
+# makes sure Chromium and chromedriver are there for the browser tests and that
+# the test OpenID Connect provider (tests/oidc-provider, Node.js) has its
+# packages, and then runs `cargo test --all-targets`.
 #
 # Database: SQLite by default. Set TEST_DATABASE_URL=postgres://user@host:port/db
 # to run the same tests on PostgreSQL; each test creates its own database
@@ -90,8 +91,26 @@ ensure_browser() {
     fi
 }
 
+# The OpenID Connect tests (tests/oidc_client.rs) run a real provider, tests/oidc-provider, on
+# Node.js. Its packages come from the committed package-lock.json; without node and npm those
+# tests say they were skipped.
+ensure_oidc_provider() {
+    local dir="tests/oidc-provider"
+    if [ -d "$dir/node_modules/oidc-provider" ]; then
+        return
+    fi
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        say "node/npm not found: the OIDC provider tests will be skipped (sudo apt-get install nodejs npm)"
+        return
+    fi
+    say "installing the test OIDC provider's packages (npm ci in $dir)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+        say "npm ci failed in $dir: the OIDC provider tests will be skipped"
+}
+
 ensure_test_venv
 ensure_browser
+ensure_oidc_provider
 export REDBUTTON_TEST_PYTHON="$VENV_PYTHON"
 
 if [ -n "${TEST_DATABASE_URL:-}" ]; then

@@ -159,8 +159,8 @@ impl OidcSettings {
                 format!("must be at most {MAX_CLOCK_SKEW_SECONDS}"),
             );
         }
-        if self.jwks_refresh_min_seconds > 86_400 {
-            return bad("jwks_refresh_min_seconds", "must be at most 86400 (a day)");
+        if !(1..=86_400).contains(&self.jwks_refresh_min_seconds) {
+            return bad("jwks_refresh_min_seconds", "must be between 1 and 86400 (a day)");
         }
         Ok(())
     }
@@ -394,7 +394,7 @@ impl OidcClient {
             }
             None => form.push(("client_id", &self.settings.client_id)),
         }
-        let answer = http::send(request.form(&form), "the token endpoint")
+        let answer = http::send(request.form(&form), "token endpoint")
             .await
             .map_err(|e| OidcError::Token(send_error_text(e)))?;
         if !answer.status.is_success() {
@@ -504,7 +504,7 @@ impl OidcClient {
             self.settings.issuer.trim_end_matches('/')
         );
         let body = self
-            .get_json(&url, "the discovery document")
+            .get_json(&url, "identity provider")
             .await
             .map_err(OidcError::Discovery)?;
         let doc: DiscoveryDocument = serde_json::from_slice(&body)
@@ -542,7 +542,7 @@ impl OidcClient {
             return Err(format!("{what} answered HTTP {}", answer.status.as_u16()));
         }
         if answer.truncated {
-            return Err(format!("{what} is over {} KiB", http::MAX_BODY_BYTES / 1024));
+            return Err(format!("{what} answered with over {} KiB", http::MAX_BODY_BYTES / 1024));
         }
         Ok(answer.body)
     }
@@ -551,7 +551,7 @@ impl OidcClient {
         self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
         self.keys_generation.fetch_add(1, Ordering::AcqRel);
         let body = self
-            .get_json(provider.jwks_uri.as_str(), "the key set")
+            .get_json(provider.jwks_uri.as_str(), "identity provider")
             .await
             .map_err(OidcError::Jwks)?;
         #[derive(Deserialize)]
@@ -1021,6 +1021,13 @@ mod tests {
                     ..settings()
                 },
                 "auth.oidc.algorithms",
+            ),
+            (
+                OidcSettings {
+                    jwks_refresh_min_seconds: 0,
+                    ..settings()
+                },
+                "auth.oidc.jwks_refresh_min_seconds",
             ),
             (
                 OidcSettings {
