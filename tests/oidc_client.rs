@@ -6,14 +6,17 @@
 
 #[path = "support/oidc_provider.rs"]
 mod oidc_provider;
+#[path = "support/oidc_tokens.rs"]
+mod oidc_tokens;
+
+use oidc_tokens::{fixture, public_jwk, rsa_key, sign};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use redbutton::auth::oidc::{OidcClient, OidcError, OidcIdentity, OidcSettings, PendingLogin};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -23,15 +26,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const CLIENT_ID: &str = "redbutton";
 const SECRET: &str = "s3cret:with/odd&chars";
 const REDIRECT_URI: &str = "https://rb.example.com/auth/oidc/callback";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/oidc/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-fn rsa_key(name: &str) -> EncodingKey {
-    EncodingKey::from_rsa_pem(&fixture(name)).expect("an RSA PEM key")
-}
 
 /// The provider's keys, and one an attacker has.
 struct Keys {
@@ -50,22 +44,8 @@ fn keys() -> Keys {
     }
 }
 
-/// The public JWK of a test key, as a provider publishes it.
-fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
-    let mut jwk = Jwk::from_encoding_key(key, alg).expect("public JWK");
-    jwk.common.key_id = Some(kid.into());
-    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    serde_json::to_value(jwk).expect("JWK as JSON")
-}
-
 fn jwks(keys: &[Value]) -> Value {
     json!({ "keys": keys })
-}
-
-fn sign(key: &EncodingKey, alg: Algorithm, kid: Option<&str>, claims: &Value) -> String {
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key).expect("signing")
 }
 
 fn now() -> i64 {
@@ -647,109 +627,6 @@ async fn an_oversized_key_set_is_not_read() {
 // End to end against a real provider.
 // ---------------------------------------------------------------------------------------------
 
-/// Cookies by hand: name to value, dropping those the server expires.
-#[derive(Default)]
-struct Jar(HashMap<String, String>);
-
-impl Jar {
-    fn keep(&mut self, response: &reqwest::Response) {
-        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let set = set.to_str().unwrap_or_default();
-            let mut parts = set.split(';');
-            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-                continue;
-            };
-            let expired = parts.any(|attr| {
-                let attr = attr.trim().to_ascii_lowercase();
-                attr == "max-age=0" || attr.starts_with("expires=thu, 01 jan 1970")
-            });
-            if expired || value.trim().is_empty() {
-                self.0.remove(name.trim());
-            } else {
-                self.0.insert(name.trim().to_owned(), value.trim().to_owned());
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-/// The one form on a page: its absolute action and its inputs' values.
-fn read_form(page_url: &url::Url, html: &str) -> (url::Url, Vec<(String, String)>) {
-    let doc = scraper::Html::parse_document(html);
-    let form_sel = scraper::Selector::parse("form").unwrap();
-    let input_sel = scraper::Selector::parse("input[name]").unwrap();
-    let form = doc
-        .select(&form_sel)
-        .next()
-        .unwrap_or_else(|| panic!("no form in page:\n{html}"));
-    let action = page_url
-        .join(form.value().attr("action").unwrap_or(""))
-        .expect("form action");
-    let fields = form
-        .select(&input_sel)
-        .map(|i| {
-            let name = i.value().attr("name").unwrap_or_default().to_owned();
-            let value = match name.as_str() {
-                "login" => "ada".to_owned(),
-                "password" => "any password works here".to_owned(),
-                _ => i.value().attr("value").unwrap_or_default().to_owned(),
-            };
-            (name, value)
-        })
-        .collect();
-    (action, fields)
-}
-
-/// Plays the browser from the authorize URL through the login and consent forms, and returns
-/// where the provider finally sends it back to us (not followed).
-async fn sign_in_as_a_browser(authorize_url: &str, redirect_uri: &str) -> url::Url {
-    redbutton::notifiers::http::install_crypto_provider();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let mut jar = Jar::default();
-    let mut next = url::Url::parse(authorize_url).expect("authorize URL");
-    let mut form: Option<Vec<(String, String)>> = None;
-    for _ in 0..12 {
-        let request = match form.take() {
-            Some(fields) => browser.post(next.clone()).form(&fields),
-            None => browser.get(next.clone()),
-        };
-        let response = request
-            .header(reqwest::header::COOKIE, jar.header())
-            .send()
-            .await
-            .expect("request to the provider");
-        jar.keep(&response);
-        let status = response.status();
-        if status.is_redirection() {
-            let location = response.headers()[reqwest::header::LOCATION]
-                .to_str()
-                .expect("Location");
-            let target = next.join(location).expect("a redirect URL");
-            if target.as_str().starts_with(redirect_uri) {
-                return target;
-            }
-            next = target;
-            continue;
-        }
-        let html = response.text().await.expect("page");
-        assert!(status.is_success(), "{status} at {next}:\n{html}");
-        let (action, fields) = read_form(&next, &html);
-        next = action;
-        form = Some(fields);
-    }
-    panic!("the provider did not send the browser back within 12 steps");
-}
-
 #[tokio::test]
 async fn sign_in_at_a_real_provider() {
     let secret = "real-provider-secret";
@@ -774,7 +651,7 @@ async fn sign_in_at_a_real_provider() {
     let oidc = OidcClient::new(settings, Some(secret.into()), redirect_uri.into()).expect("client");
 
     let (authorize_url, pending) = oidc.begin().await.expect("begin");
-    let back = sign_in_as_a_browser(&authorize_url, redirect_uri).await;
+    let back = oidc_provider::sign_in_as_a_browser(&authorize_url, redirect_uri).await;
     let q: HashMap<String, String> = back.query_pairs().into_owned().collect();
     assert_eq!(q.get("state"), Some(&pending.state), "{back}");
     let code = q.get("code").unwrap_or_else(|| panic!("no code in {back}"));

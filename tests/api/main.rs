@@ -4,6 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+#[path = "../support/oidc_provider.rs"]
+mod oidc_provider;
+#[path = "../support/oidc_tokens.rs"]
+mod oidc_tokens;
 
 mod access;
 
@@ -17,6 +21,7 @@ mod faults;
 mod hostile;
 mod jira;
 mod lifecycle;
+mod oidc;
 mod pagers;
 mod pages;
 mod postgres;

@@ -6,6 +6,7 @@
 //! them [`start`] says why on stderr and gives `None`, so the test can return early, unless
 //! `REDBUTTON_REQUIRE_OIDC=1` (set by .ci/run), which makes it panic instead.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -135,4 +136,107 @@ pub fn start(options: &ProviderOptions<'_>) -> Option<OidcProvider> {
             panic!("the test OpenID Connect provider did not start (exit status {status:?}); it said:\n{said}");
         }
     }
+}
+
+/// Cookies by hand: name to value, dropping those the server expires.
+#[derive(Default)]
+pub struct Jar(pub HashMap<String, String>);
+
+impl Jar {
+    pub fn keep(&mut self, response: &reqwest::Response) {
+        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let set = set.to_str().unwrap_or_default();
+            let mut parts = set.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let expired = parts.any(|attr| {
+                let attr = attr.trim().to_ascii_lowercase();
+                attr == "max-age=0" || attr.starts_with("expires=thu, 01 jan 1970")
+            });
+            if expired || value.trim().is_empty() {
+                self.0.remove(name.trim());
+            } else {
+                self.0.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The one form on a page: its absolute action and its inputs' values.
+pub fn read_form(page_url: &url::Url, html: &str) -> (url::Url, Vec<(String, String)>) {
+    let doc = scraper::Html::parse_document(html);
+    let form_sel = scraper::Selector::parse("form").unwrap();
+    let input_sel = scraper::Selector::parse("input[name]").unwrap();
+    let form = doc
+        .select(&form_sel)
+        .next()
+        .unwrap_or_else(|| panic!("no form in page:\n{html}"));
+    let action = page_url
+        .join(form.value().attr("action").unwrap_or(""))
+        .expect("form action");
+    let fields = form
+        .select(&input_sel)
+        .map(|i| {
+            let name = i.value().attr("name").unwrap_or_default().to_owned();
+            let value = match name.as_str() {
+                "login" => "ada".to_owned(),
+                "password" => "any password works here".to_owned(),
+                _ => i.value().attr("value").unwrap_or_default().to_owned(),
+            };
+            (name, value)
+        })
+        .collect();
+    (action, fields)
+}
+
+/// Plays the browser from the authorize URL through the login and consent forms, and returns
+/// where the provider finally sends it back to us (not followed).
+pub async fn sign_in_as_a_browser(authorize_url: &str, redirect_uri: &str) -> url::Url {
+    redbutton::notifiers::http::install_crypto_provider();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut jar = Jar::default();
+    let mut next = url::Url::parse(authorize_url).expect("authorize URL");
+    let mut form: Option<Vec<(String, String)>> = None;
+    for _ in 0..12 {
+        let request = match form.take() {
+            Some(fields) => browser.post(next.clone()).form(&fields),
+            None => browser.get(next.clone()),
+        };
+        let response = request
+            .header(reqwest::header::COOKIE, jar.header())
+            .send()
+            .await
+            .expect("request to the provider");
+        jar.keep(&response);
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .expect("Location");
+            let target = next.join(location).expect("a redirect URL");
+            if target.as_str().starts_with(redirect_uri) {
+                return target;
+            }
+            next = target;
+            continue;
+        }
+        let html = response.text().await.expect("page");
+        assert!(status.is_success(), "{status} at {next}:\n{html}");
+        let (action, fields) = read_form(&next, &html);
+        next = action;
+        form = Some(fields);
+    }
+    panic!("the provider did not send the browser back within 12 steps");
 }
