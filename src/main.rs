@@ -111,7 +111,7 @@ async fn check_config(config: Option<PathBuf>, database_url: Option<String>, pro
         settings.server.listen.as_deref().unwrap_or(startup::DEFAULT_LISTEN)
     );
     println!("  database:    {} ({})", url.redacted(), url.backend.name());
-    println!("  sign-in:     development (people name themselves; loopback only)");
+    println!("  sign-in:     {}", sign_in_summary(&settings));
     let sev: Vec<_> = settings.severities.iter().map(|s| s.id.as_str()).collect();
     println!("  severities:  {} and unknown", sev.join(", "));
     let svc: Vec<_> = settings.services.iter().map(|s| s.id.as_str()).collect();
@@ -159,12 +159,74 @@ async fn check_config(config: Option<PathBuf>, database_url: Option<String>, pro
         }
     }
     if probe {
-        let failed = probe_all(&settings).await?;
+        let mut failed = probe_sign_in(&settings).await;
+        failed += probe_all(&settings).await?;
         if failed > 0 {
             anyhow::bail!("{failed} integration check(s) failed");
         }
     }
     Ok(())
+}
+
+/// One line saying how people sign in and who gets which role.
+fn sign_in_summary(settings: &Settings) -> String {
+    let a = &settings.auth;
+    let mode = match a.mode {
+        redbutton::config::AuthMode::Dev => "development (people name themselves; loopback only)".to_string(),
+        redbutton::config::AuthMode::Oidc => format!(
+            "OpenID Connect, issuer {}",
+            a.oidc.as_ref().map(|o| o.issuer.as_str()).unwrap_or("?")
+        ),
+        redbutton::config::AuthMode::Proxy => format!(
+            "trusted proxy at {}",
+            a.proxy
+                .as_ref()
+                .map(|p| p.trusted_proxies.join(", "))
+                .unwrap_or_default()
+        ),
+    };
+    format!(
+        "{mode}; {} admin email(s), {} admin group(s), {}",
+        a.admin_emails.len(),
+        a.admin_groups.len(),
+        if a.responder_groups.is_empty() {
+            "everyone signed in responds".to_string()
+        } else {
+            format!("responders: members of {}", a.responder_groups.join(", "))
+        }
+    )
+}
+
+/// In OpenID Connect mode, reads the provider's discovery document (what the first sign-in
+/// would do). Returns the number of failures (0 or 1).
+async fn probe_sign_in(settings: &Settings) -> usize {
+    let (redbutton::config::AuthMode::Oidc, Some(oidc)) = (settings.auth.mode, settings.auth.oidc.clone()) else {
+        return 0;
+    };
+    let secret = oidc.client_secret_env.as_deref().and_then(|v| settings.secret(v));
+    let base = settings
+        .server
+        .base_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let outcome = match redbutton::auth::oidc::OidcClient::new(oidc, secret, format!("{base}/auth/callback")) {
+        Ok(client) => match tokio::time::timeout(std::time::Duration::from_secs(15), client.begin()).await {
+            Ok(Ok(_)) => Ok("discovery document read".to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 15 s".to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(what) => {
+            println!("probe:\n  {:<16} OK      {what}", "sign-in (oidc)");
+            0
+        }
+        Err(why) => {
+            println!("probe:\n  {:<16} FAILED  {why}", "sign-in (oidc)");
+            1
+        }
+    }
 }
 
 /// Runs every configured integration's read-only check, at most 15 s each, all at once.

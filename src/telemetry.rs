@@ -87,9 +87,14 @@ mod tests {
 
     #[test]
     fn sign_in_codes_and_states_are_redacted() {
-        let uri: actix_web::http::Uri = "/auth/callback?code=abc123&state=xyz&iss=http%3A%2F%2Fidp".parse().unwrap();
+        let uri: actix_web::http::Uri = "/auth/callback?code=abc123&state=xyz&iss=http%3A%2F%2Fidp"
+            .parse()
+            .unwrap();
         let t = redacted_target(&uri);
-        assert_eq!(t, "/auth/callback?code=[redacted]&state=[redacted]&iss=http%3A%2F%2Fidp");
+        assert_eq!(
+            t,
+            "/auth/callback?code=[redacted]&state=[redacted]&iss=http%3A%2F%2Fidp"
+        );
         let plain: actix_web::http::Uri = "/?status=live&page=2".parse().unwrap();
         assert_eq!(redacted_target(&plain), "/?status=live&page=2");
         let no_query: actix_web::http::Uri = "/incidents/4".parse().unwrap();

@@ -205,3 +205,54 @@ secret_env = "PROBE_HOOK_SECRET"
         .collect();
     assert_eq!(apis, vec!["auth.test"]);
 }
+
+#[test]
+fn check_config_describes_sign_in_and_probes_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oidc.toml");
+    // Nothing listens on this port: the probe must say the provider cannot be reached.
+    let port = crate::helpers::free_port();
+    std::fs::write(
+        &path,
+        format!(
+            "[auth]\nmode = \"oidc\"\nadmin_groups = [\"sre\"]\n[auth.oidc]\nissuer = \"http://127.0.0.1:{port}\"\n\
+             client_id = \"redbutton\"\nclient_secret_env = \"RB_CLI_OIDC_SECRET\"\n"
+        ),
+    )
+    .unwrap();
+    let out = redbutton()
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .env("RB_CLI_OIDC_SECRET", "cli-oidc-secret-value")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "sign-in:     OpenID Connect, issuer http://127.0.0.1:{port}; 0 admin email(s), 1 admin group(s)"
+        )),
+        "{stdout}"
+    );
+
+    let out = redbutton()
+        .args(["check-config", "--probe", "--config", path.to_str().unwrap()])
+        .env("RB_CLI_OIDC_SECRET", "cli-oidc-secret-value")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "an unreachable provider fails the probe: {stdout}"
+    );
+    assert!(stdout.contains("sign-in (oidc)   FAILED"), "{stdout}");
+    assert!(!stdout.contains("cli-oidc-secret-value"), "secrets never printed");
+
+    // Without the secret's variable, the file is refused by name.
+    let out = redbutton()
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .env_remove("RB_CLI_OIDC_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.oidc.client_secret_env"));
+}
