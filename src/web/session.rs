@@ -526,12 +526,22 @@ fn refusal_detail(p: &Principal, need: crate::auth::Need) -> String {
             ),
             None => format!("API tokens may not {}; sign in as an admin.", need.doing),
         },
-        _ => format!(
-            "You are signed in as a {}, and only a {} or above may {}. Ask an admin if you need to.",
-            p.role.as_str(),
-            need.role.as_str(),
-            need.doing
-        ),
+        _ => {
+            let who = match p.role {
+                Role::Viewer => "a viewer (read-only)",
+                Role::Responder => "a responder",
+                Role::Admin => "an admin",
+            };
+            let allowed = match need.role {
+                Role::Viewer => "everyone signed in",
+                Role::Responder => "responders and admins",
+                Role::Admin => "admins",
+            };
+            format!(
+                "You are signed in as {who}, and only {allowed} may {}. Ask an admin if you need to.",
+                need.doing
+            )
+        }
     }
 }
 

@@ -353,6 +353,8 @@ struct Setup {
     /// A failed (dead) delivery of `target`, and a delivered one.
     dead_delivery: i64,
     done_delivery: i64,
+    /// An API token (named with markup) the revoke form aims at.
+    token: i64,
 }
 
 fn declare_form(extra: &[(&'static str, &str)]) -> Form {
@@ -426,6 +428,16 @@ fn forms(s: &Setup) -> Vec<Form> {
             format!("/incidents/{t}/deliveries/{}/retry", s.dead_delivery),
             &[],
         ),
+        f(
+            "POST /admin/tokens",
+            "/admin/tokens".into(),
+            &[
+                ("name", "a valid token"),
+                ("scopes", "incidents:read"),
+                ("expires_in_days", "30"),
+            ],
+        ),
+        f("POST revoke", format!("/admin/tokens/{}/revoke", s.token), &[]),
     ];
     // The CSRF token is a field of every form.
     for form in &mut all {
@@ -434,6 +446,50 @@ fn forms(s: &Setup) -> Vec<Form> {
         }
     }
     all
+}
+
+/// The admin token forms: each bad field refused with its reason; revoking what is not there.
+fn token_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
+    let make = all
+        .iter()
+        .find(|f| f.label == "POST /admin/tokens")
+        .expect("the token form");
+    let mut cases = Vec::new();
+    for (what, field, value, says) in [
+        ("blank name", "name", " ", "Give the token a name"),
+        ("invisible name", "name", INVISIBLE, "Give the token a name"),
+        ("81-character name", "name", &"n".repeat(81), "at most 80 characters"),
+        ("name with a newline", "name", "two\nlines", "one line"),
+        ("unknown scope", "scopes", "incidents:admin", "unknown scope"),
+        ("scope of markup", "scopes", SCRIPT, "unknown scope"),
+        ("expiry of zero days", "expires_in_days", "0", "from 1 to 3650"),
+        ("negative expiry", "expires_in_days", "-5", "from 1 to 3650"),
+        ("expiry of text", "expires_in_days", "soon", "from 1 to 3650"),
+        ("expiry past ten years", "expires_in_days", "3651", "from 1 to 3650"),
+    ] {
+        cases.push(make.post(what, make.body_with(field, value)).refused(422, says));
+    }
+    cases.push(
+        make.post("no scopes", make.body_without("scopes"))
+            .refused(422, "at least one scope"),
+    );
+    for (what, id) in [
+        ("id of text", "abc"),
+        ("id zero", "0"),
+        ("unknown id", "999999"),
+        ("id of markup", "%3Cb%3E"),
+    ] {
+        cases.push(
+            Case::post(
+                format!("POST revoke: {what}"),
+                &format!("/admin/tokens/{id}/revoke"),
+                form(&[("csrf", "{csrf}")]),
+            )
+            .refused(404, "no such token"),
+        );
+    }
+    let _ = s.token;
+    cases
 }
 
 /// Refusals that every form shares: bytes, CSRF, content type, size.
@@ -1069,6 +1125,15 @@ async fn stored(app: &TestApp) -> Vec<String> {
                         .select(ExternalRefRow::as_select())
                         .load(c)?
                 ),
+                // Not `users`: a sign-in writes its row (name, last seen) even when the corpus
+                // only checks where it redirects to.
+                format!(
+                    "api_tokens {:?}",
+                    s::api_tokens::table
+                        .order(s::api_tokens::id)
+                        .select(redbutton::db::models::api_token::ApiTokenRow::as_select())
+                        .load(c)?
+                ),
                 // `write_lock` is bumped by every committed SQLite write (the way it takes the
                 // lock), even a repeat that writes nothing else; it holds no data.
                 format!(
@@ -1545,6 +1610,8 @@ async fn start(sink: &SmtpSink) -> (TestApp, TestDb, Setup) {
     spawn.settings.integrations.email = Some(email_to_sink(sink.port));
     route_all_to(&mut spawn.settings, &["email", "hostile"]);
     spawn.notifiers = vec![Arc::new(HostileVendor)];
+    // Ada (and Mallory, the other session) are admins, so the token forms are in the corpus too.
+    spawn.settings.auth.admin_emails = vec!["ada@example.com".into(), "mallory@example.com".into()];
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
 
@@ -1571,6 +1638,22 @@ async fn start(sink: &SmtpSink) -> (TestApp, TestDb, Setup) {
             .unwrap_or_else(|| panic!("a {state} {notifier} delivery of the target"))
             .id
     };
+    let token = redbutton::services::tokens::create(
+        &app.state,
+        &redbutton::domain::Actor {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        },
+        &redbutton::services::tokens::TokenRequest {
+            name: SCRIPT.into(),
+            scopes: vec!["incidents:read".into()],
+            expires_in_days: String::new(),
+        },
+    )
+    .await
+    .unwrap()
+    .row
+    .id;
     let setup = Setup {
         target,
         other,
@@ -1578,6 +1661,7 @@ async fn start(sink: &SmtpSink) -> (TestApp, TestDb, Setup) {
         replay_title,
         dead_delivery: of_target("hostile", "dead"),
         done_delivery: of_target("email", "done"),
+        token,
     };
     (app, db, setup)
 }
@@ -1629,6 +1713,14 @@ async fn assert_everything_shown_inert(app: &TestApp, sink: &SmtpSink, setup: &S
     for p in &pages {
         assert_inert(&app.get_html(p).await, p);
     }
+    // The admin page, as Ada again: the token named with markup is text.
+    app.identify("Ada Lovelace", "ada@example.com").await;
+    let tokens = app.get_html("/admin/tokens").await;
+    assert_inert(&tokens, "/admin/tokens");
+    assert!(
+        values(&tokens, "td", None).iter().any(|t| t == SCRIPT),
+        "the token's name as text"
+    );
 
     // What the hostile integration said is shown as text; its javascript: links are not links.
     let page = app.get_html(&format!("/incidents/{}", setup.target)).await;
@@ -1693,6 +1785,7 @@ async fn the_hostile_corpus_is_refused_or_rendered_inert_and_refusals_store_noth
     corpus.extend(declare_cases(&setup));
     corpus.extend(incident_form_cases(&setup, &forms));
     corpus.extend(query_cases());
+    corpus.extend(token_cases(&setup, &forms));
     // Last: these change who is signed in and what the target incident shows.
     corpus.extend(accepted_cases(&setup));
     let mut names = std::collections::HashSet::new();
