@@ -449,7 +449,7 @@ fn forms(s: &Setup) -> Vec<Form> {
 }
 
 /// The admin token forms: each bad field refused with its reason; revoking what is not there.
-fn token_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
+fn token_cases(all: &[Form]) -> Vec<Case> {
     let make = all
         .iter()
         .find(|f| f.label == "POST /admin/tokens")
@@ -488,7 +488,6 @@ fn token_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
             .refused(404, "no such token"),
         );
     }
-    let _ = s.token;
     cases
 }
 
@@ -1785,7 +1784,7 @@ async fn the_hostile_corpus_is_refused_or_rendered_inert_and_refusals_store_noth
     corpus.extend(declare_cases(&setup));
     corpus.extend(incident_form_cases(&setup, &forms));
     corpus.extend(query_cases());
-    corpus.extend(token_cases(&setup, &forms));
+    corpus.extend(token_cases(&forms));
     // Last: these change who is signed in and what the target incident shows.
     corpus.extend(accepted_cases(&setup));
     let mut names = std::collections::HashSet::new();
