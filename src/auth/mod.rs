@@ -110,6 +110,8 @@ pub enum Via {
     Session {
         /// The CSRF token bound to this session.
         csrf: String,
+        /// The session's id (its row in `sessions`), so signing out can end it.
+        sid: String,
     },
     /// Headers from a trusted authenticating proxy; forms echo `csrf`, derived from the person.
     Proxy {
@@ -140,7 +142,7 @@ impl Principal {
     /// The CSRF token a person's forms must carry (empty for tokens, which do not use forms).
     pub fn csrf(&self) -> &str {
         match &self.via {
-            Via::Session { csrf } | Via::Proxy { csrf } => csrf,
+            Via::Session { csrf, .. } | Via::Proxy { csrf } => csrf,
             Via::Token { .. } => "",
         }
     }
@@ -262,7 +264,10 @@ mod tests {
         let person = |role| Principal {
             actor: Actor::system(),
             role,
-            via: Via::Session { csrf: "c".into() },
+            via: Via::Session {
+                csrf: "c".into(),
+                sid: "s".into(),
+            },
         };
         assert!(person(Role::Viewer).holds(Read::NEED));
         assert!(!person(Role::Viewer).holds(Work::NEED));

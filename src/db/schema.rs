@@ -142,6 +142,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        email -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
@@ -159,4 +168,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
     login_attempts,
+    sessions,
 );

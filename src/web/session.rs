@@ -86,6 +86,8 @@ struct Claims {
     /// with real sign-in.
     mode: String,
     csrf: String,
+    /// The session's row in `sessions`; signing out deletes it.
+    sid: String,
     iat: i64,
     exp: i64,
 }
@@ -97,12 +99,36 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Builds the session cookie for a person signed in through `mode`.
+/// Starts a session for a person who just signed in through `mode`: records their user row and
+/// the session's row, and returns the cookie that carries it.
+pub async fn start_session(
+    state: &AppState,
+    actor: &Actor,
+    role: Role,
+    mode: AuthMode,
+) -> Result<Cookie<'static>, crate::services::ServiceError> {
+    record_sign_in(state, actor, role).await?;
+    let sid = random_token();
+    let now = crate::domain::declaration::now_utc();
+    let expires = now + chrono::Duration::hours(i64::from(state.session_key.hours));
+    let (id, email) = (sid.clone(), actor.email.clone());
+    state
+        .db
+        .write(move |conn| {
+            crate::db::models::session::insert(conn, &id, &email, now, expires).map_err(crate::db::DbError::from)
+        })
+        .await?;
+    session_cookie(&state.session_key, actor, role, mode, sid)
+        .map_err(|e| crate::services::ServiceError::Conflict(format!("could not sign the session: {e}")))
+}
+
+/// Builds the session cookie for a person signed in through `mode`, naming session `sid`.
 pub fn session_cookie(
     key: &SessionKey,
     actor: &Actor,
     role: Role,
     mode: AuthMode,
+    sid: String,
 ) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
@@ -112,6 +138,7 @@ pub fn session_cookie(
         role,
         mode: mode.as_str().into(),
         csrf: random_token(),
+        sid,
         iat: now,
         exp: now + i64::from(key.hours) * 3600,
     };
@@ -209,12 +236,25 @@ fn is_public(path: &str) -> bool {
     ) || path.starts_with("/static/")
 }
 
-/// The person a request's session cookie names, if the cookie is valid and was made in the
-/// current sign-in mode.
-fn from_session(state: &AppState, req: &HttpRequest) -> Option<Principal> {
+/// The person a request's session cookie names, if the cookie is valid, was made in the current
+/// sign-in mode, and its session has not been signed out.
+async fn from_session(state: &AppState, req: &HttpRequest) -> Option<Principal> {
     let claims = verify(&state.session_key, req.cookie(SESSION_COOKIE)?.value())?;
     if claims.mode != state.settings.auth.mode.as_str() {
         return None;
+    }
+    let (sid, now) = (claims.sid.clone(), crate::domain::declaration::now_utc());
+    match state
+        .db
+        .run(move |conn| crate::db::models::session::is_live(conn, &sid, now))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::error!(error.message = %e, "could not check a session");
+            return None;
+        }
     }
     Some(Principal {
         actor: Actor {
@@ -222,7 +262,10 @@ fn from_session(state: &AppState, req: &HttpRequest) -> Option<Principal> {
             email: claims.sub,
         },
         role: claims.role,
-        via: Via::Session { csrf: claims.csrf },
+        via: Via::Session {
+            csrf: claims.csrf,
+            sid: claims.sid,
+        },
     })
 }
 
@@ -386,7 +429,7 @@ async fn resolve(state: &AppState, req: &HttpRequest) -> Result<Option<Principal
             }
             p
         }
-        AuthMode::Dev | AuthMode::Oidc => from_session(state, req),
+        AuthMode::Dev | AuthMode::Oidc => from_session(state, req).await,
     })
 }
 
@@ -598,7 +641,7 @@ mod tests {
             name: "Ada".into(),
             email: "ada@example.com".into(),
         };
-        let cookie = session_cookie(&key, &actor, Role::Responder, AuthMode::Dev).unwrap();
+        let cookie = session_cookie(&key, &actor, Role::Responder, AuthMode::Dev, "sid".into()).unwrap();
         let claims = verify(&key, cookie.value()).unwrap();
         assert_eq!(claims.sub, "ada@example.com");
         assert_eq!(claims.role, Role::Responder);
@@ -614,6 +657,7 @@ mod tests {
             role: Role::Admin,
             mode: "dev".into(),
             csrf: "c".into(),
+            sid: "s".into(),
             iat: 0,
             exp: 1000,
         };

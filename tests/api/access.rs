@@ -540,3 +540,24 @@ async fn tokens_made_in_code_have_the_asked_scopes() {
     assert_eq!(made.row.scopes, "incidents:read");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
+    let db = TestDb::new();
+    let app = TestApp::spawn(Spawn::new(&db)).await;
+    app.identify("Ada", "ada@example.com").await;
+    let copied = app.cookie_header();
+    assert_eq!(send(&app, "GET", "/", Some(&copied), &[]).await.status(), 200);
+
+    let csrf = hidden(&app.get_html("/").await, "csrf");
+    let resp = app.post_form("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), 303);
+    // The copy of the cookie (another tab, a stolen copy) no longer signs anyone in.
+    let resp = send(&app, "GET", "/", Some(&copied), &[]).await;
+    assert_eq!(resp.status(), 303, "a signed-out session is refused");
+    assert!(resp.headers()["location"].to_str().unwrap().starts_with("/identify"));
+    // Signing in again starts a new session.
+    app.identify("Ada", "ada@example.com").await;
+    assert_eq!(app.get("/").await.status(), 200);
+    app.stop().await;
+}

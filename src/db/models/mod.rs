@@ -8,6 +8,7 @@ pub mod incident;
 pub mod login_attempt;
 pub mod outbox;
 pub mod secret;
+pub mod session;
 pub mod timeline;
 pub mod user;
 

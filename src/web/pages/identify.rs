@@ -14,7 +14,7 @@ use crate::domain::parse_person;
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::session::{
-    Access, PRE_CSRF_COOKIE, check_origin, checked_form, clear_session_cookie, random_token, safe_next, session_cookie,
+    Access, PRE_CSRF_COOKIE, check_origin, checked_form, clear_session_cookie, random_token, safe_next,
 };
 use crate::web::{error_page, internal, render, see_other};
 
@@ -104,10 +104,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     match parse_person(form.get("name"), form.get("email")) {
         Ok(actor) => {
             let role = crate::auth::role_for(&state.settings.auth, &actor.email, &[]);
-            if let Err(e) = crate::web::session::record_sign_in(&state, &actor, role).await {
-                return internal(&e);
-            }
-            match session_cookie(&state.session_key, &actor, role, AuthMode::Dev) {
+            match crate::web::session::start_session(&state, &actor, role, AuthMode::Dev).await {
                 Ok(cookie) => {
                     tracing::info!(user.email = %actor.email, role = role.as_str(), "person identified");
                     let mut resp = see_other(&next);
@@ -132,9 +129,24 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 }
 
 /// Signs the person out: the session cookie is removed and they land on a page saying so.
-pub async fn sign_out(req: HttpRequest, body: web::Bytes, user: Access<Read>) -> HttpResponse {
+pub async fn sign_out(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Read>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if let Err(response) = checked_form(&req, &body, &user) {
         return *response;
+    }
+    if let crate::auth::Via::Session { sid, .. } = &user.via {
+        let sid = sid.clone();
+        let ended = state
+            .db
+            .write(move |conn| crate::db::models::session::delete(conn, &sid).map_err(crate::db::DbError::from))
+            .await;
+        if let Err(e) = ended {
+            return internal(&e);
+        }
     }
     tracing::info!(user.email = %user.actor.email, "signed out");
     let mut resp = see_other("/signed-out");

@@ -18,7 +18,7 @@ use crate::db::models::login_attempt::{self, LoginAttempt};
 use crate::domain::Actor;
 use crate::domain::declaration::now_utc;
 use crate::state::AppState;
-use crate::web::session::{record_sign_in, safe_next, session_cookie};
+use crate::web::session::{safe_next, start_session};
 use crate::web::{error_page, internal};
 
 /// The cookie holding the state of the sign-in this browser started.
@@ -210,10 +210,7 @@ async fn handle_callback(
         },
     };
     let role = crate::auth::role_for(&state.settings.auth, &actor.email, &identity.groups);
-    if let Err(e) = record_sign_in(state, &actor, role).await {
-        return internal(&e);
-    }
-    let cookie = match session_cookie(&state.session_key, &actor, role, AuthMode::Oidc) {
+    let cookie = match start_session(state, &actor, role, AuthMode::Oidc).await {
         Ok(c) => c,
         Err(e) => return internal(&e),
     };
