@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod api_v1;
 mod browser;
 mod cli;
 mod crash;
