@@ -290,7 +290,7 @@ pub async fn list(
     tag = "incidents",
     summary = "One incident, with its timeline and deliveries",
     description = "Needs the `incidents:read` scope.",
-    params(("number" = i64, Path, description = "The incident's number (INC-`number`).", minimum = 1)),
+    params(("number" = i64, Path, description = "The incident's number (INC-`number`).", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The incident.", body = IncidentDetail),
     ),
@@ -321,7 +321,7 @@ pub async fn show(
     summary = "Move the status",
     description = "Needs the `incidents:write` scope. Moves that the incident's rules forbid, and an `expected` \
                    status it no longer has, are refused with 409 and change nothing.",
-    params(("number" = i64, Path, description = "The incident's number.", minimum = 1)),
+    params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
     request_body(content = StatusRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Changed; the incident as it is now.", body = Incident),
@@ -359,7 +359,7 @@ pub async fn status(
     summary = "Change the severity",
     description = "Needs the `incidents:write` scope. The same severity again, or an `expected` severity it no \
                    longer has, is refused with 409.",
-    params(("number" = i64, Path, description = "The incident's number.", minimum = 1)),
+    params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
     request_body(content = SeverityRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Changed; the incident as it is now.", body = Incident),
@@ -393,7 +393,7 @@ pub async fn severity(
     description = "Needs the `incidents:write` scope. `{\"email\": …}` makes that person the lead (their name is \
                    taken from the people who have signed in unless `name` is given); `{\"clear\": true}` removes \
                    the lead.",
-    params(("number" = i64, Path, description = "The incident's number.", minimum = 1)),
+    params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
     request_body(content = LeadRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Changed; the incident as it is now.", body = Incident),
@@ -458,7 +458,7 @@ pub async fn lead(
     tag = "incidents",
     summary = "Add a note to the timeline",
     description = "Needs the `incidents:write` scope.",
-    params(("number" = i64, Path, description = "The incident's number.", minimum = 1)),
+    params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
     request_body(content = NoteRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Added; the incident as it is now.", body = Incident,
