@@ -768,7 +768,8 @@ async fn api_v1_openapi_document_describes_the_api() {
 
 /// The Python with schemathesis in it, if the test venv has it.
 fn schemathesis_python() -> Option<String> {
-    let python = std::env::var("REDBUTTON_TEST_PYTHON").unwrap_or_else(|_| "target/test-venv/bin/python".into());
+    let python = std::env::var("REDBUTTON_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/target/test-venv/bin/python", env!("CARGO_MANIFEST_DIR")));
     let ok = std::process::Command::new(&python)
         .args(["-c", "import schemathesis"])
         .stdout(std::process::Stdio::null())
@@ -827,6 +828,8 @@ async fn api_v1_schemathesis_finds_no_server_errors_and_no_schema_violations() {
             "--report-dir",
         ])
         .arg(reports.path())
+        // Its caches (.schemathesis, .hypothesis) go to the temp dir, not the source tree.
+        .current_dir(reports.path())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());
     let mut child = cmd.spawn().expect("schemathesis starts");
