@@ -19,6 +19,8 @@ VENV_DIR="$PWD/target/test-venv"
 VENV_PYTHON="$VENV_DIR/bin/python"
 # Pinned so every machine runs the tests against the same SMTP server code.
 AIOSMTPD_REQUIREMENT="aiosmtpd==1.4.6"
+# The API test (tests/api/api_v1.rs) runs schemathesis against the generated OpenAPI document.
+SCHEMATHESIS_REQUIREMENT="schemathesis==4.32.5"
 
 say() { printf '[test.sh] %s\n' "$*"; }
 die() { printf '[test.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -74,6 +76,19 @@ ensure_test_venv() {
     die "could not install $AIOSMTPD_REQUIREMENT into $VENV_DIR (is PyPI reachable?)"
 }
 
+# schemathesis is optional for the venv: if it cannot be installed the venv still serves the SMTP
+# tests, and the schemathesis test says it was skipped (unless REDBUTTON_REQUIRE_SCHEMATHESIS=1).
+ensure_schemathesis() {
+    if "$VENV_PYTHON" -c 'import schemathesis' >/dev/null 2>&1; then
+        return
+    fi
+    say "installing $SCHEMATHESIS_REQUIREMENT into target/test-venv"
+    if ! "$VENV_PYTHON" -m pip install --quiet --disable-pip-version-check --no-input "$SCHEMATHESIS_REQUIREMENT"; then
+        say "could not install $SCHEMATHESIS_REQUIREMENT; the schemathesis test will be skipped"
+    fi
+    venv_is_usable || die "installing schemathesis broke target/test-venv; delete it and run this script again"
+}
+
 # The browser tests (tests/api/browser.rs) need Chromium and chromedriver. As root on Debian or
 # Ubuntu they are installed here; otherwise those two tests say they were skipped.
 ensure_browser() {
@@ -109,6 +124,7 @@ ensure_oidc_provider() {
 }
 
 ensure_test_venv
+ensure_schemathesis
 ensure_browser
 ensure_oidc_provider
 export REDBUTTON_TEST_PYTHON="$VENV_PYTHON"

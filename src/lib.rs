@@ -5,6 +5,7 @@
 //! SQLite or PostgreSQL). The `outbox` worker delivers what services enqueued through `notifiers`.
 //! See docs/ARCHITECTURE.md.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;

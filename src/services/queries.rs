@@ -81,6 +81,26 @@ pub async fn dashboard(
     Ok(d)
 }
 
+/// One page of incidents matching `filter`, newest first, after the sort key `after`
+/// (`declared_at`, `id`) of the previous page's last one. Also says whether more follow.
+pub async fn incident_page(
+    state: &AppState,
+    filter: IncidentFilter,
+    after: Option<(chrono::NaiveDateTime, i64)>,
+    limit: i64,
+) -> Result<(Vec<IncidentSummary>, bool), ServiceError> {
+    Ok(state
+        .db
+        .run(move |conn| {
+            // One more than asked for says whether another page exists.
+            let mut rows = incident::list_after(conn, &filter, after, limit + 1)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+            Ok((attach(conn, rows)?, more))
+        })
+        .await?)
+}
+
 /// Live incidents, for "join instead?" on the declare page.
 pub async fn live_incidents(state: &AppState) -> Result<Vec<IncidentSummary>, ServiceError> {
     Ok(state

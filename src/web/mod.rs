@@ -15,6 +15,7 @@ use askama::Template;
 
 /// Every route, in one place.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    crate::api::configure(cfg);
     cfg.route("/healthz", web::get().to(pages::health::healthz))
         .route("/readyz", web::get().to(pages::health::readyz))
         .route("/static/{file}", web::get().to(pages::assets::serve))
@@ -68,11 +69,24 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
 /// The largest form body read, in bytes; anything longer gets [`too_large`]'s page.
 pub const BODY_LIMIT: usize = 512 * 1024;
 
-/// Replaces actix's plain-text 413 (a body over [`BODY_LIMIT`]) with the app's error page.
+/// Replaces actix's plain-text 413 (a body over [`BODY_LIMIT`]) with the app's error page, or on
+/// the API with a problem document.
 pub fn too_large<B>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
     let (req, _) = res.into_parts();
+    if session::is_api(req.path()) {
+        let problem = problem::problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The body is over the size limit ({} KiB), so it was not read.",
+                BODY_LIMIT / 1024
+            ),
+        );
+        return Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+            actix_web::dev::ServiceResponse::new(req, problem).map_into_right_body(),
+        ));
+    }
     let page = error_page(
         StatusCode::PAYLOAD_TOO_LARGE,
         "This request is over the size limit (512 KiB), so it was not read and nothing was saved. \

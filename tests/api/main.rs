@@ -11,6 +11,7 @@ mod oidc_tokens;
 
 mod access;
 
+mod api_v1;
 mod browser;
 mod cli;
 mod crash;

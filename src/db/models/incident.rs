@@ -60,6 +60,8 @@ pub struct IncidentFilter {
     pub text: Option<String>,
     /// Only live (true) or only resolved (false) incidents.
     pub live: Option<bool>,
+    /// Only drills (true) or only real incidents (false).
+    pub drill: Option<bool>,
 }
 
 diesel::define_sql_function! {
@@ -179,6 +181,9 @@ fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db
         Some(false) => q = q.filter(incidents::status.eq("resolved")),
         None => {}
     }
+    if let Some(drill) = filter.drill {
+        q = q.filter(incidents::drill.eq(drill));
+    }
     q
 }
 
@@ -193,6 +198,30 @@ pub fn list(
         .order((incidents::declared_at.desc(), incidents::id.desc()))
         .limit(limit)
         .offset(offset)
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+/// One page of incidents matching `filter`, newest first (`declared_at`, then `id`, both
+/// descending), starting after `after`, the sort key of the last incident of the previous page.
+/// A keyset page: the database seeks to the position instead of counting past an offset, and an
+/// incident declared while someone pages neither repeats nor hides one further down.
+pub fn list_after(
+    conn: &mut DbConnection,
+    filter: &IncidentFilter,
+    after: Option<(NaiveDateTime, i64)>,
+    limit: i64,
+) -> QueryResult<Vec<IncidentRow>> {
+    let mut q = filtered(filter);
+    if let Some((at, id)) = after {
+        q = q.filter(
+            incidents::declared_at
+                .lt(at)
+                .or(incidents::declared_at.eq(at).and(incidents::id.lt(id))),
+        );
+    }
+    q.order((incidents::declared_at.desc(), incidents::id.desc()))
+        .limit(limit)
         .select(IncidentRow::as_select())
         .load(conn)
 }

@@ -152,6 +152,7 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         service: service.clone(),
         text: (!q.is_empty()).then(|| q.clone()),
         live: None,
+        drill: None,
     };
     let d = match queries::dashboard(&state, filter, page, PER_PAGE).await {
         Ok(d) => d,
