@@ -9,6 +9,8 @@ use redbutton::config::{AuthMode, ProxySettings};
 use redbutton::domain::{Actor, DeclarationInput};
 use redbutton::services::tokens::{TokenRequest, create};
 
+use serde_json::{Value, json};
+
 use crate::helpers::*;
 
 /// Every route the app serves, as (method, path). `{n}` is an incident number, `{d}` a delivery
@@ -35,7 +37,59 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/lead"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/deliveries/{id}/retry"),
+    ("GET", "/api/v1/incidents"),
+    ("POST", "/api/v1/incidents"),
+    ("GET", "/api/v1/incidents/{number}"),
+    ("POST", "/api/v1/incidents/{number}/status"),
+    ("POST", "/api/v1/incidents/{number}/severity"),
+    ("POST", "/api/v1/incidents/{number}/lead"),
+    ("POST", "/api/v1/incidents/{number}/notes"),
+    ("GET", "/api/v1/openapi.json"),
 ];
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// The routes registered in the source: `.route("PATH", web::METHOD()…)` in src/web/mod.rs and
+/// `web::resource("PATH")` with its `.route(web::METHOD()…)`s under `/api/v1` in src/api/mod.rs.
+fn registered_routes() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = include_str!("../../src/web/mod.rs");
+    while let Some(i) = rest.find(".route(") {
+        rest = &rest[i + 7..];
+        if let Some(after_quote) = rest.trim_start().strip_prefix('"') {
+            let path = &after_quote[..after_quote.find('"').unwrap()];
+            let m = after_quote.find("web::").unwrap() + 5;
+            let method = &after_quote[m..m + after_quote[m..].find('(').unwrap()];
+            out.push((method.to_ascii_uppercase(), path.to_string()));
+        }
+    }
+    let api = include_str!("../../src/api/mod.rs");
+    for chunk in api.split("web::resource(\"").skip(1) {
+        let path = &chunk[..chunk.find('"').unwrap()];
+        let mut body = chunk;
+        while let Some(i) = body.find(".route(web::") {
+            body = &body[i + 12..];
+            let method = &body[..body.find('(').unwrap()];
+            out.push((method.to_ascii_uppercase(), format!("/api/v1{path}")));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_route_is_in_the_table() {
+    let mut table: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    table.sort();
+    let registered = registered_routes();
+    assert!(
+        registered.len() > 20,
+        "the source scan found the routes: {registered:?}"
+    );
+    assert_eq!(table, registered, "ROUTES must list every registered route");
+}
 
 /// Routes anyone may open: health checks, static files, and the sign-in steps themselves.
 fn is_public(path: &str) -> bool {
@@ -182,6 +236,11 @@ async fn every_route_refuses_anonymous_callers_except_the_public_ones() {
             );
             continue;
         }
+        if is_api(template) {
+            assert_eq!(status, 401, "{method} {path}: the API needs a token");
+            assert_eq!(resp.headers()["content-type"], "application/problem+json");
+            continue;
+        }
         assert!(
             status == 303 && location.starts_with("/identify?next="),
             "{method} {path}: anonymous must be sent to sign in, got {status} {location}"
@@ -230,6 +289,10 @@ async fn a_viewer_reads_everything_and_changes_nothing() {
         ];
         let resp = send(&app, method, &path, Some(&cookie), &form).await;
         let status = resp.status().as_u16();
+        if is_api(template) {
+            assert_eq!(status, 401, "{method} {path}: a session cookie is not an API token");
+            continue;
+        }
         let reading = *method == "GET" && !matches!(*template, "/declare" | "/admin/tokens");
         if reading {
             assert_eq!(status, 200, "{method} {path}: a viewer may read");
@@ -559,5 +622,178 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
     // Signing in again starts a new session.
     app.identify("Ada", "ada@example.com").await;
     assert_eq!(app.get("/").await.status(), 200);
+    app.stop().await;
+}
+
+/// Sends a request to an API route with a bearer token and a JSON body that would be accepted.
+async fn api_call(app: &TestApp, method: &str, path: &str, token: &str) -> reqwest::Response {
+    let url = format!("{}{path}", app.address);
+    let req = match method {
+        "GET" => app.client.get(url),
+        _ => {
+            let body = if path.ends_with("/status") {
+                json!({"status": "mitigated"})
+            } else if path.ends_with("/severity") {
+                json!({"severity": "SEV1"})
+            } else if path.ends_with("/lead") {
+                json!({"email": "rita@example.com", "name": "Rita"})
+            } else if path.ends_with("/notes") {
+                json!({"body": "a note"})
+            } else {
+                json!({"title": "declared by a token"})
+            };
+            app.client.post(url).json(&body)
+        }
+    };
+    req.header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token(app: &TestApp, scopes: &[&str]) -> (i64, String) {
+    let made = create(
+        &app.state,
+        &Actor {
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+        },
+        &TokenRequest {
+            name: format!("token {}", scopes.join("+")),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_in_days: "30".into(),
+        },
+    )
+    .await
+    .unwrap();
+    (made.row.id, made.secret)
+}
+
+/// The fingerprint without the tokens table (whose last-use and expiry columns the test itself
+/// moves).
+async fn fingerprint_but_tokens(app: &TestApp) -> Vec<(String, i64)> {
+    let mut f = fingerprint(app).await;
+    f.retain(|(k, _)| k != "api_tokens" && k != "revoked tokens");
+    f
+}
+
+#[tokio::test]
+async fn tokens_act_within_their_scopes_and_stop_at_once_when_revoked_or_expired() {
+    let db = TestDb::new();
+    let app = TestApp::spawn(Spawn::new(&db)).await;
+    let n = seed_incident(&app).await;
+    let api_routes: Vec<_> = ROUTES.iter().filter(|(_, p)| is_api(p)).collect();
+
+    // A read-only token reads and changes nothing.
+    let (_, reader) = token(&app, &["incidents:read"]).await;
+    let before = fingerprint_but_tokens(&app).await;
+    for (method, template) in &api_routes {
+        let path = concrete(template, n);
+        let resp = api_call(&app, method, &path, &reader).await;
+        let status = resp.status().as_u16();
+        if *method == "GET" {
+            assert_eq!(status, 200, "{method} {path}");
+        } else {
+            assert_eq!(
+                status, 403,
+                "{method} {path}: a read-only token may not change anything"
+            );
+            assert_eq!(resp.headers()["content-type"], "application/problem+json");
+            let body: Value = resp.json().await.unwrap();
+            assert!(body["detail"].as_str().unwrap().contains("scope"), "{body}");
+        }
+    }
+    // Pages do not take tokens.
+    let resp = app
+        .client
+        .get(format!("{}/", app.address))
+        .header("authorization", format!("Bearer {reader}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "a token is not a page session");
+    assert_eq!(
+        fingerprint_but_tokens(&app).await,
+        before,
+        "the read-only token changed nothing"
+    );
+
+    // A token with every scope works until it is revoked; then every route refuses it at once.
+    let every = ["incidents:read", "incidents:write", "incidents:declare"];
+    let (id, all) = token(&app, &every).await;
+    assert_eq!(api_call(&app, "GET", "/api/v1/incidents", &all).await.status(), 200);
+    redbutton::services::tokens::revoke(&app.state, id).await.unwrap();
+    for (method, template) in &api_routes {
+        let path = concrete(template, n);
+        let resp = api_call(&app, method, &path, &all).await;
+        assert_eq!(resp.status(), 401, "{method} {path}: revoked");
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("revoked"), "{body}");
+    }
+
+    // An expired token likewise.
+    let (id, expiring) = token(&app, &every).await;
+    assert_eq!(
+        api_call(&app, "GET", "/api/v1/incidents", &expiring).await.status(),
+        200
+    );
+    app.state
+        .db
+        .run(move |c| {
+            use diesel::prelude::*;
+            use redbutton::db::schema::api_tokens::dsl as t;
+            diesel::update(t::api_tokens.find(id))
+                .set(t::expires_at.eq(Some(chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1))))
+                .execute(c)
+        })
+        .await
+        .unwrap();
+    for (method, template) in &api_routes {
+        let path = concrete(template, n);
+        let resp = api_call(&app, method, &path, &expiring).await;
+        assert_eq!(resp.status(), 401, "{method} {path}: expired");
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
+    }
+    // A forged secret for a real token id, and a token of the wrong shape.
+    let forged = format!("{}{}", &reader[..21], "A".repeat(43));
+    assert_eq!(api_call(&app, "GET", "/api/v1/incidents", &forged).await.status(), 401);
+    assert_eq!(
+        api_call(&app, "GET", "/api/v1/incidents", "not-a-token").await.status(),
+        401
+    );
+    assert_eq!(
+        fingerprint_but_tokens(&app).await,
+        before,
+        "refused tokens changed nothing"
+    );
+
+    // Last use is recorded.
+    let rows = redbutton::services::tokens::list(&app.state).await.unwrap();
+    assert!(
+        rows.iter().all(|r| r.last_used_at.is_some()),
+        "each token shows its last use"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_calls_are_rate_limited_per_token() {
+    let db = TestDb::new();
+    let mut spawn = Spawn::new(&db);
+    spawn.settings.auth.api_per_minute = 5;
+    let app = TestApp::spawn(spawn).await;
+    let (_, a) = token(&app, &["incidents:read"]).await;
+    let (_, b) = token(&app, &["incidents:read"]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(api_call(&app, "GET", "/api/v1/incidents", &a).await.status().as_u16());
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429, 429]);
+    let resp = api_call(&app, "GET", "/api/v1/incidents", &a).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let other = api_call(&app, "GET", "/api/v1/incidents", &b).await.status();
+    assert_eq!(other, 200, "another token has its own allowance");
     app.stop().await;
 }
