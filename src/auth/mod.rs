@@ -214,15 +214,24 @@ impl Permission for Administer {
 /// The role configuration gives a person, from their email and groups.
 ///
 /// Admin when the email or a group is listed as admin. Otherwise a responder, unless the email is
-/// listed as a viewer, or `responder_groups` is set and they are in none of them.
+/// listed as a viewer, or `responder_groups` is set and they are in none of them. In development
+/// sign-in with no admin configured, everyone who is not a viewer is an admin.
 pub fn role_for(auth: &AuthSettings, email: &str, groups: &[String]) -> Role {
     let email = email.to_ascii_lowercase();
     let listed = |list: &[String]| list.iter().any(|e| e.eq_ignore_ascii_case(&email));
     let in_any = |list: &[String]| groups.iter().any(|g| list.iter().any(|l| l == g));
-    if listed(&auth.admin_emails) || in_any(&auth.admin_groups) {
+    // Trying it out on one machine (dev mode, nobody named admin): whoever is there is the admin,
+    // so API tokens can be made without writing a configuration first.
+    let dev_without_admins =
+        auth.mode == crate::config::AuthMode::Dev && auth.admin_emails.is_empty() && auth.admin_groups.is_empty();
+    if listed(&auth.viewer_emails) || (!auth.responder_groups.is_empty() && !in_any(&auth.responder_groups)) {
+        if listed(&auth.admin_emails) || in_any(&auth.admin_groups) {
+            Role::Admin
+        } else {
+            Role::Viewer
+        }
+    } else if listed(&auth.admin_emails) || in_any(&auth.admin_groups) || dev_without_admins {
         Role::Admin
-    } else if listed(&auth.viewer_emails) || (!auth.responder_groups.is_empty() && !in_any(&auth.responder_groups)) {
-        Role::Viewer
     } else {
         Role::Responder
     }
