@@ -797,3 +797,48 @@ async fn api_calls_are_rate_limited_per_token() {
     assert_eq!(other, 200, "another token has its own allowance");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn behind_https_cookies_are_secure_and_browsers_are_told_to_stay_on_https() {
+    let db = TestDb::new();
+    let mut spawn = Spawn::new(&db);
+    spawn.settings.server.base_url = Some("https://incidents.example.com".into());
+    let app = TestApp::spawn(spawn).await;
+    let html = app.get_html("/identify").await;
+    let csrf = hidden(&html, "csrf");
+    let resp = app
+        .post_form(
+            "/identify",
+            &[
+                ("csrf", &csrf),
+                ("next", "/"),
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let session = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("rb_session="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=43200"] {
+        assert!(session.contains(attr), "{attr} in {session}");
+    }
+    let resp = app.get("/").await;
+    assert_eq!(resp.headers()["strict-transport-security"], "max-age=31536000");
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_string();
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert_eq!(resp.headers()["referrer-policy"], "same-origin");
+    app.stop().await;
+}
