@@ -153,6 +153,7 @@ impl Application {
             session_key: Arc::new(session_key),
             trusted_proxies: Arc::new(settings.auth.proxy.as_ref().map(|p| p.trusted()).unwrap_or_default()),
             seen_users: Arc::default(),
+            live_sessions: Arc::default(),
             oidc,
             limits: Arc::new(crate::web::limits::RateLimits::new(
                 settings.auth.sign_in_per_minute,

@@ -30,6 +30,10 @@ pub struct AppState {
     pub seen_users: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
     /// The OpenID Connect client, in `oidc` sign-in mode.
     pub oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
+    /// Sessions this process found live in the database recently (id → when), so most page views
+    /// skip the lookup. Signing out here removes the entry at once; a sign-out on another replica
+    /// is seen within [`crate::web::session::LIVE_SESSION_TTL`].
+    pub live_sessions: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
     /// Request rate limits for sign-in and the API.
     pub limits: Arc<crate::web::limits::RateLimits>,
 }

@@ -236,6 +236,37 @@ fn is_public(path: &str) -> bool {
     ) || path.starts_with("/static/")
 }
 
+/// How long a session found live in the database is believed without asking again.
+pub const LIVE_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn recently_live(state: &AppState, sid: &str) -> bool {
+    let live = state
+        .live_sessions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    live.get(sid).is_some_and(|t| t.elapsed() < LIVE_SESSION_TTL)
+}
+
+fn remember_live(state: &AppState, sid: &str) {
+    let mut live = state
+        .live_sessions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if live.len() > 10_000 {
+        live.retain(|_, t| t.elapsed() < LIVE_SESSION_TTL);
+    }
+    live.insert(sid.to_string(), std::time::Instant::now());
+}
+
+/// Forgets that a session was live (it was just signed out here).
+pub fn forget_live(state: &AppState, sid: &str) {
+    let mut live = state
+        .live_sessions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    live.remove(sid);
+}
+
 /// The person a request's session cookie names, if the cookie is valid, was made in the current
 /// sign-in mode, and its session has not been signed out.
 async fn from_session(state: &AppState, req: &HttpRequest) -> Option<Principal> {
@@ -243,17 +274,19 @@ async fn from_session(state: &AppState, req: &HttpRequest) -> Option<Principal> 
     if claims.mode != state.settings.auth.mode.as_str() {
         return None;
     }
-    let (sid, now) = (claims.sid.clone(), crate::domain::declaration::now_utc());
-    match state
-        .db
-        .run(move |conn| crate::db::models::session::is_live(conn, &sid, now))
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return None,
-        Err(e) => {
-            tracing::error!(error.message = %e, "could not check a session");
-            return None;
+    if !recently_live(state, &claims.sid) {
+        let (sid, now) = (claims.sid.clone(), crate::domain::declaration::now_utc());
+        match state
+            .db
+            .run(move |conn| crate::db::models::session::is_live(conn, &sid, now))
+            .await
+        {
+            Ok(true) => remember_live(state, &claims.sid),
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::error!(error.message = %e, "could not check a session");
+                return None;
+            }
         }
     }
     Some(Principal {

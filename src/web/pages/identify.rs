@@ -139,6 +139,7 @@ pub async fn sign_out(
         return *response;
     }
     if let crate::auth::Via::Session { sid, .. } = &user.via {
+        crate::web::session::forget_live(&state, sid);
         let sid = sid.clone();
         let ended = state
             .db
