@@ -5,9 +5,11 @@
 pub mod declaration;
 pub mod event;
 pub mod incident;
+pub mod key_times;
 
 pub use declaration::{Declaration, DeclarationInput, FieldError};
 pub use event::EventKind;
+pub use key_times::{Durations, KeyTime, KeyTimes};
 pub use incident::{IncidentNumber, Status, Title, TransitionError, allowed_next, check_transition};
 
 /// Someone who did something: the declarer, a responder, or the system itself.
