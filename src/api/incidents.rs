@@ -302,7 +302,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let number = number_from(&path)?;
-    let d = queries::incident_detail(&state, number)
+    let d = queries::incident_detail(&state, number, None)
         .await
         .map_err(|e| ApiError::from_service(e, Some(number)))?;
     let detail = IncidentDetail {
