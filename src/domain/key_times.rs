@@ -324,7 +324,10 @@ mod tests {
         t.mitigated = Some(at("13:50"));
         let e = t.validate(now()).unwrap_err();
         assert_eq!(e.field, "mitigated");
-        assert_eq!(e.message, "Mitigated (13:50 UTC) cannot be before impact started (14:00 UTC).");
+        assert_eq!(
+            e.message,
+            "Mitigated (13:50 UTC) cannot be before impact started (14:00 UTC)."
+        );
     }
 
     #[test]
@@ -383,7 +386,10 @@ mod tests {
         t.impact_started = Some(at("14:21"));
         t.mustered = None;
         let e = t.validate(now()).unwrap_err();
-        assert_eq!(e.message, "Declared (14:20 UTC) cannot be before impact started (14:21 UTC).");
+        assert_eq!(
+            e.message,
+            "Declared (14:20 UTC) cannot be before impact started (14:21 UTC)."
+        );
         let mut t = times();
         t.mitigated = None;
         t.detected = None;
@@ -392,7 +398,10 @@ mod tests {
         let e = t.validate(now()).unwrap_err();
         assert_eq!(
             (e.field, e.message.as_str()),
-            ("resolved", "Resolved (13:00 UTC) cannot be before impact started (13:30 UTC).")
+            (
+                "resolved",
+                "Resolved (13:00 UTC) cannot be before impact started (13:30 UTC)."
+            )
         );
     }
 

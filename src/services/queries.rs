@@ -177,11 +177,7 @@ pub async fn time_zone_of(state: &AppState, email: &str) -> Result<Option<String
 }
 
 /// Sets (or clears, back to UTC) a person's time zone. The name must be one `chrono-tz` knows.
-pub async fn set_time_zone(
-    state: &AppState,
-    who: &crate::auth::Principal,
-    name: &str,
-) -> Result<(), ServiceError> {
+pub async fn set_time_zone(state: &AppState, who: &crate::auth::Principal, name: &str) -> Result<(), ServiceError> {
     let name = name.trim();
     let zone = if name.is_empty() || name == "UTC" {
         None

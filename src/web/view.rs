@@ -42,10 +42,15 @@ pub fn local_input(t: &NaiveDateTime, tz: Tz) -> String {
 /// the first of the two.
 pub fn parse_local_input(raw: &str, tz: Tz) -> Result<NaiveDateTime, String> {
     let raw = raw.trim();
-    let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-        .ok_or_else(|| "Enter a date and time like 2026-11-21T14:05.".to_string())?;
+    let local = [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
+    .ok_or_else(|| "Enter a date and time like 2026-11-21T14:05.".to_string())?;
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => Ok(t.naive_utc()),
         LocalResult::Ambiguous(first, _) => Ok(first.naive_utc()),
@@ -113,7 +118,11 @@ mod tests {
         let summer = parse_local_input("2026-07-01T12:00", paris).unwrap();
         assert_eq!(summer.format("%H:%M").to_string(), "10:00");
         // 02:30 on the last Sunday of March 2026 never happened in Paris.
-        assert!(parse_local_input("2026-03-29T02:30", paris).unwrap_err().contains("does not exist"));
+        assert!(
+            parse_local_input("2026-03-29T02:30", paris)
+                .unwrap_err()
+                .contains("does not exist")
+        );
         // 02:30 on the last Sunday of October happened twice: the first (summer time) is taken.
         let twice = parse_local_input("2026-10-25T02:30", paris).unwrap();
         assert_eq!(twice.format("%H:%M").to_string(), "00:30");

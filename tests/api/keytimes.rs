@@ -99,7 +99,10 @@ async fn refused(app: &TestApp, n: i64, changes: &[(&str, &str)], message: &str)
     assert_eq!(resp.status(), 422, "{changes:?}");
     let html = resp.text().await.unwrap();
     let shown = texts(&html, ".error-message").join(" ");
-    assert!(shown.contains(message), "{changes:?}: wanted {message:?}, page says {shown:?}");
+    assert!(
+        shown.contains(message),
+        "{changes:?}: wanted {message:?}, page says {shown:?}"
+    );
     assert_eq!(snapshot(app, n).await, before, "{changes:?}: nothing stored");
 }
 
@@ -192,7 +195,13 @@ async fn times_out_of_order_are_refused_with_both_times_named_and_nothing_stored
         form.contains("name=\"mitigated\" value=\"\" disabled"),
         "the page offers no mitigated time while investigating"
     );
-    refused(&app, n, &[("mitigated", &local(d))], "move the status to mitigated first").await;
+    refused(
+        &app,
+        n,
+        &[("mitigated", &local(d))],
+        "move the status to mitigated first",
+    )
+    .await;
 
     // Mitigated before impact started; before the declaration is fine.
     app.change_status(n, "investigating", "mitigated").await;
@@ -211,7 +220,9 @@ async fn times_out_of_order_are_refused_with_both_times_named_and_nothing_stored
     refused(&app, n, &[("mitigated", "")], "keeps a mitigated time").await;
     let mitigated = d - Duration::minutes(20);
     assert_eq!(
-        post_key_times(&app, n, &[("mitigated", &local(mitigated))]).await.status(),
+        post_key_times(&app, n, &[("mitigated", &local(mitigated))])
+            .await
+            .status(),
         303,
         "mitigated before the declaration"
     );
@@ -294,7 +305,10 @@ async fn each_changed_time_gets_one_audit_entry_and_unchanged_ones_none() {
     assert_eq!(post_key_times(&app, n, &[("detected", "")]).await.status(), 303);
     let changes = of_kind(&app, n, "key_time_changed").await;
     assert_eq!(changes.len(), 4);
-    assert_eq!((changes[3].old_value.clone(), changes[3].new_value.clone()), (iso(later), None));
+    assert_eq!(
+        (changes[3].old_value.clone(), changes[3].new_value.clone()),
+        (iso(later), None)
+    );
     assert_eq!(row(&app, n).await.detected_at, None);
     let html = app.get_html(&format!("/incidents/{n}")).await;
     let times = texts(&html, ".times").join(" ");
@@ -318,7 +332,12 @@ async fn each_changed_time_gets_one_audit_entry_and_unchanged_ones_none() {
         )
         .await;
     assert_eq!(resp.status(), 409);
-    assert!(resp.text().await.unwrap().contains("changed the key times while you were looking"));
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("changed the key times while you were looking")
+    );
     assert_eq!(snapshot(&app, n).await, before);
     app.stop().await;
 }
@@ -329,14 +348,21 @@ async fn responders_muster_at_the_first_action_of_someone_other_than_the_declare
     // The declarer's own actions do not muster anyone.
     let csrf = app.csrf().await;
     let r = app
-        .post_form(&format!("/incidents/{n}/notes"), &[("csrf", &csrf), ("note", "still looking")])
+        .post_form(
+            &format!("/incidents/{n}/notes"),
+            &[("csrf", &csrf), ("note", "still looking")],
+        )
         .await;
     assert_eq!(r.status(), 303);
     app.change_severity(n, "unknown", "SEV2").await;
     assert_eq!(row(&app, n).await.mustered_at, None);
     assert!(of_kind(&app, n, "mustered").await.is_empty());
     let html = app.get_html(&format!("/incidents/{n}")).await;
-    assert!(texts(&html, ".times").join(" ").contains("Responders mustered not recorded"));
+    assert!(
+        texts(&html, ".times")
+            .join(" ")
+            .contains("Responders mustered not recorded")
+    );
     assert!(texts(&html, ".durations").join(" ").contains("Time to muster \u{2014}"));
 
     // Someone else's first action does.
@@ -393,7 +419,10 @@ async fn api(app: &TestApp, token: &str, method: &str, path: &str, body: Option<
         (_, Some(b)) => app.client.post(url).json(&b),
         (_, None) => app.client.post(url),
     };
-    req.header("authorization", format!("Bearer {token}")).send().await.unwrap()
+    req.header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -448,7 +477,14 @@ async fn the_api_sets_key_times_and_reports_durations() {
     .await;
     assert_eq!(resp.status(), 200);
     let mitigated = declared + Duration::seconds(120);
-    let resp = api(&app, &writer, "POST", &path, Some(json!({"mitigated_at": rfc(mitigated)}))).await;
+    let resp = api(
+        &app,
+        &writer,
+        "POST",
+        &path,
+        Some(json!({"mitigated_at": rfc(mitigated)})),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let got: Value = api(&app, &writer, "GET", &format!("/api/v1/incidents/{n}"), None)
         .await
@@ -559,10 +595,17 @@ async fn times_show_in_the_viewers_time_zone_with_utc_on_hover() {
     let html = app.get_html(&format!("/incidents/{n}")).await;
     let doc = scraper::Html::parse_document(&html);
     let sel = scraper::Selector::parse(".times time[datetime=\"2020-11-20T14:05:00Z\"]").unwrap();
-    let el = doc.select(&sel).next().expect("the impact start, with its UTC datetime");
+    let el = doc
+        .select(&sel)
+        .next()
+        .expect("the impact start, with its UTC datetime");
     assert_eq!(el.text().collect::<String>(), "2020-11-20 15:05 CET");
     assert_eq!(el.value().attr("title"), Some("2020-11-20 14:05 UTC"));
-    assert_eq!(form_value(&html, "impact_started"), "2020-11-20T15:05", "the form is in Paris time too");
+    assert_eq!(
+        form_value(&html, "impact_started"),
+        "2020-11-20T15:05",
+        "the form is in Paris time too"
+    );
     // Timeline times likewise.
     let sel = scraper::Selector::parse(".timeline time").unwrap();
     for t in doc.select(&sel) {

@@ -552,7 +552,9 @@ pub async fn key_times(
             return Err(ServiceError::Invalid(errors));
         }
         let expected = Some(form.get("expected").to_string());
-        lifecycle::set_key_times(&st, n, u.actor, edits, expected).await.map(|_| ())
+        lifecycle::set_key_times(&st, n, u.actor, edits, expected)
+            .await
+            .map(|_| ())
     })
     .await
 }

@@ -33,10 +33,7 @@ fn page(state: &AppState, who: &Principal, zone: Option<String>, saved: bool, er
     MePage {
         me: Some(Me::new(who, state.settings.auth.mode)),
         csrf: who.csrf().to_string(),
-        zones: chrono_tz::TZ_VARIANTS
-            .iter()
-            .map(|z| (z.name(), *z == tz))
-            .collect(),
+        zones: chrono_tz::TZ_VARIANTS.iter().map(|z| (z.name(), *z == tz)).collect(),
         current: tz.name().to_string(),
         now: view::shown(&now_utc(), tz),
         saved,
