@@ -384,42 +384,68 @@ pub struct NoteRequest {
     pub body: String,
 }
 
-/// Reads a field that may be absent (keep), null (clear) or a time (set).
-fn nullable_time<'de, D>(d: D) -> Result<Option<Option<DateTime<chrono::FixedOffset>>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    Option::<DateTime<chrono::FixedOffset>>::deserialize(d).map(Some)
-}
-
 /// Key times to set by hand. Each field: absent to leave it, `null` to clear it, an RFC 3339
 /// time to set it (kept to the microsecond, in UTC). The declaration time cannot be changed;
 /// `mitigated_at` and `resolved_at` follow the status (settable once it is mitigated or resolved,
 /// not clearable while it is). The order rules are checked on the result; a refusal (422) names
 /// the two times out of order and stores nothing.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct KeyTimesRequest {
     /// When impact started.
-    #[serde(default, deserialize_with = "nullable_time")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub impact_started_at: Option<Option<DateTime<chrono::FixedOffset>>>,
     /// When the problem was noticed.
-    #[serde(default, deserialize_with = "nullable_time")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub detected_at: Option<Option<DateTime<chrono::FixedOffset>>>,
     /// When responders mustered.
-    #[serde(default, deserialize_with = "nullable_time")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub mustered_at: Option<Option<DateTime<chrono::FixedOffset>>>,
     /// When impact stopped.
-    #[serde(default, deserialize_with = "nullable_time")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub mitigated_at: Option<Option<DateTime<chrono::FixedOffset>>>,
     /// When it was resolved.
-    #[serde(default, deserialize_with = "nullable_time")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub resolved_at: Option<Option<DateTime<chrono::FixedOffset>>>,
+}
+
+/// Read by hand so that absent (keep) and `null` (clear) differ, only a JSON object is taken
+/// (not a positional array), and unknown fields are refused.
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for KeyTimesRequest {
+    type Error = String;
+
+    fn try_from(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let mut out = KeyTimesRequest::default();
+        for (name, value) in map {
+            let slot = match name.as_str() {
+                "impact_started_at" => &mut out.impact_started_at,
+                "detected_at" => &mut out.detected_at,
+                "mustered_at" => &mut out.mustered_at,
+                "mitigated_at" => &mut out.mitigated_at,
+                "resolved_at" => &mut out.resolved_at,
+                _ => {
+                    return Err(format!(
+                        "unknown field `{}`, expected one of `impact_started_at`, `detected_at`, `mustered_at`, \
+                         `mitigated_at`, `resolved_at`",
+                        crate::domain::declaration::shorten(&name)
+                    ));
+                }
+            };
+            *slot = Some(match value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(
+                    DateTime::parse_from_rfc3339(&s)
+                        .map_err(|_| format!("`{name}` must be an RFC 3339 time like 2026-11-21T14:05:00Z, or null"))?,
+                ),
+                _ => {
+                    return Err(format!(
+                        "`{name}` must be an RFC 3339 time like 2026-11-21T14:05:00Z, or null"
+                    ));
+                }
+            });
+        }
+        Ok(out)
+    }
 }
 
 impl KeyTimesRequest {
