@@ -325,11 +325,12 @@ pub async fn set_key_times(
                 after.set(*k, new);
                 changed.push((*k, old, new));
             }
-            let now = now_utc();
-            after.validate(now).map_err(|e| ServiceError::Invalid(vec![e]))?;
             if changed.is_empty() {
+                // Nothing to change: not even an order problem stored earlier is a reason to refuse.
                 return Ok(0);
             }
+            let now = now_utc();
+            after.validate(now).map_err(|e| ServiceError::Invalid(vec![e]))?;
             store_key_times(&mut row, &after);
             row.updated_at = now;
             incident::update(conn, &row)?;
