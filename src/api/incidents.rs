@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::ApiError;
 use super::types::{
-    DeclareRequest, Incident, IncidentDetail, IncidentPage, LeadRequest, ListParams, NoteRequest, SeverityRequest,
-    StatusRequest,
+    DeclareRequest, Incident, IncidentDetail, IncidentPage, KeyTimesRequest, LeadRequest, ListParams, NoteRequest,
+    SeverityRequest, StatusRequest,
 };
 use crate::auth::{Declare, Read, Via, Work};
 use crate::db::models::{IncidentFilter, idempotency, incident};
@@ -302,7 +302,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let number = number_from(&path)?;
-    let d = queries::incident_detail(&state, number)
+    let d = queries::incident_detail(&state, number, None)
         .await
         .map_err(|e| ApiError::from_service(e, Some(number)))?;
     let detail = IncidentDetail {
@@ -481,6 +481,36 @@ pub async fn note(
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{number}/key-times",
+    operation_id = "setKeyTimes",
+    tag = "incidents",
+    summary = "Set, correct or clear key times",
+    description = "Needs the `incidents:write` scope. Each field absent is left as it is, `null` clears it, a time \
+                   sets it. Times out of order (mitigated before impact started, say), in the future, or that \
+                   contradict the status are refused with 422 naming the times, and nothing is stored. Each time \
+                   that changes gets its own `key_time_changed` timeline entry.",
+    params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
+    request_body(content = KeyTimesRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or nothing to change); the incident as it is now.", body = Incident),
+    ),
+)]
+/// `POST /api/v1/incidents/{number}/key-times`
+pub async fn key_times(
+    who: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<KeyTimesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let number = number_from(&path)?;
+    lifecycle::set_key_times(&state, number, who.actor.clone(), body.edits(), None)
+        .await
+        .map_err(|e| ApiError::from_service(e, Some(number)))?;
+    Ok(json(StatusCode::OK, &current(&state, number).await?))
 }
 
 #[cfg(test)]

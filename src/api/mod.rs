@@ -61,6 +61,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             .default_service(web::to(|| not_allowed("POST"))),
                     )
                     .service(
+                        web::resource("/incidents/{number}/key-times")
+                            .route(web::post().to(incidents::key_times))
+                            .default_service(web::to(|| not_allowed("POST"))),
+                    )
+                    .service(
                         web::resource("/openapi.json")
                             .route(web::get().to(openapi::serve))
                             .default_service(web::to(|| not_allowed("GET"))),
@@ -175,6 +180,11 @@ impl ApiError {
 fn api_field(form_field: &str) -> &str {
     match form_field {
         "impact_started" => "impact_started_at",
+        "detected" => "detected_at",
+        "declared" => "declared_at",
+        "mustered" => "mustered_at",
+        "mitigated" => "mitigated_at",
+        "resolved" => "resolved_at",
         "note" => "body",
         other => other,
     }

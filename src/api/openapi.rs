@@ -37,6 +37,7 @@ pub const BEARER: &str = "bearer";
         super::incidents::severity,
         super::incidents::lead,
         super::incidents::note,
+        super::incidents::key_times,
         serve,
     ),
     components(schemas(crate::web::problem::Problem, crate::web::problem::FieldProblem)),
@@ -101,6 +102,15 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
         "addNote" => {
             statuses.extend(body);
             statuses.extend([number, invalid]);
+        }
+        "setKeyTimes" => {
+            statuses.push((
+                422,
+                "A time is out of order, in the future, or contradicts the status; `errors` names the field and \
+                 both times. Nothing was stored.",
+            ));
+            statuses.extend(body);
+            statuses.push(number);
         }
         _ => {}
     }

@@ -85,14 +85,49 @@ pub struct Incident {
     pub impact_started_at: Option<DateTime<Utc>>,
     /// When it was declared.
     pub declared_at: DateTime<Utc>,
+    /// When the problem was noticed, if recorded.
+    pub detected_at: Option<DateTime<Utc>>,
+    /// When responders mustered: the first action by someone other than the declarer, or set by hand.
+    pub mustered_at: Option<DateTime<Utc>>,
     /// When it was (last) mitigated.
     pub mitigated_at: Option<DateTime<Utc>>,
     /// When it was resolved.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The durations between the key times.
+    pub durations: KeyDurations,
     /// When anything about it last changed.
     pub updated_at: DateTime<Utc>,
     /// Its page in the web interface.
     pub url: String,
+}
+
+/// How long each stage took, in whole seconds; null when one of its ends is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeyDurations {
+    /// `detected_at` − `impact_started_at`.
+    pub time_to_detect_seconds: Option<i64>,
+    /// `declared_at` − `detected_at` (or − `impact_started_at` when detection is unknown).
+    pub time_to_declare_seconds: Option<i64>,
+    /// `mustered_at` − `declared_at`.
+    pub time_to_muster_seconds: Option<i64>,
+    /// `mitigated_at` − `impact_started_at` (or − `declared_at` when the start is unknown).
+    pub time_to_mitigate_seconds: Option<i64>,
+    /// `resolved_at` − `impact_started_at` (or − `declared_at` when the start is unknown).
+    pub time_to_resolve_seconds: Option<i64>,
+}
+
+impl KeyDurations {
+    /// The API view of the domain durations.
+    pub fn from_domain(d: crate::domain::Durations) -> Self {
+        let secs = |d: Option<chrono::Duration>| d.map(|d| d.num_seconds());
+        Self {
+            time_to_detect_seconds: secs(d.to_detect),
+            time_to_declare_seconds: secs(d.to_declare),
+            time_to_muster_seconds: secs(d.to_muster),
+            time_to_mitigate_seconds: secs(d.to_mitigate),
+            time_to_resolve_seconds: secs(d.to_resolve),
+        }
+    }
 }
 
 impl Incident {
@@ -116,8 +151,11 @@ impl Incident {
             drill: row.drill,
             impact_started_at: row.impact_started_at.map(utc),
             declared_at: utc(row.declared_at),
+            detected_at: row.detected_at.map(utc),
+            mustered_at: row.mustered_at.map(utc),
             mitigated_at: row.mitigated_at.map(utc),
             resolved_at: row.resolved_at.map(utc),
+            durations: KeyDurations::from_domain(crate::services::lifecycle::key_times_of(row).durations()),
             updated_at: utc(row.updated_at),
             url: state.incident_url(row.number),
         }
@@ -139,7 +177,8 @@ pub struct TimelineEntry {
     /// Who did it.
     pub actor: Person,
     /// What happened: `declared`, `status_changed`, `severity_changed`, `lead_changed`, `note`,
-    /// `delivery_retried`.
+    /// `delivery_retried`, `mustered` (the first action by someone other than the declarer),
+    /// `key_time_changed` (a key time set by hand: `field` names it, the values are UTC).
     pub kind: String,
     /// The field a change touched.
     pub field: Option<String>,
@@ -343,6 +382,90 @@ pub struct LeadRequest {
 pub struct NoteRequest {
     /// The note (Markdown), at most 20,000 characters.
     pub body: String,
+}
+
+/// Key times to set by hand. Each field: absent to leave it, `null` to clear it, an RFC 3339
+/// time to set it (kept to the microsecond, in UTC). The declaration time cannot be changed;
+/// `mitigated_at` and `resolved_at` follow the status (settable once it is mitigated or resolved,
+/// not clearable while it is). The order rules are checked on the result; a refusal (422) names
+/// the two times out of order and stores nothing.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
+pub struct KeyTimesRequest {
+    /// When impact started.
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub impact_started_at: Option<Option<DateTime<chrono::FixedOffset>>>,
+    /// When the problem was noticed.
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub detected_at: Option<Option<DateTime<chrono::FixedOffset>>>,
+    /// When responders mustered.
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub mustered_at: Option<Option<DateTime<chrono::FixedOffset>>>,
+    /// When impact stopped.
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub mitigated_at: Option<Option<DateTime<chrono::FixedOffset>>>,
+    /// When it was resolved.
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub resolved_at: Option<Option<DateTime<chrono::FixedOffset>>>,
+}
+
+/// Read by hand so that absent (keep) and `null` (clear) differ, only a JSON object is taken
+/// (not a positional array), and unknown fields are refused.
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for KeyTimesRequest {
+    type Error = String;
+
+    fn try_from(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let mut out = KeyTimesRequest::default();
+        for (name, value) in map {
+            let slot = match name.as_str() {
+                "impact_started_at" => &mut out.impact_started_at,
+                "detected_at" => &mut out.detected_at,
+                "mustered_at" => &mut out.mustered_at,
+                "mitigated_at" => &mut out.mitigated_at,
+                "resolved_at" => &mut out.resolved_at,
+                _ => {
+                    return Err(format!(
+                        "unknown field `{}`, expected one of `impact_started_at`, `detected_at`, `mustered_at`, \
+                         `mitigated_at`, `resolved_at`",
+                        crate::domain::declaration::shorten(&name)
+                    ));
+                }
+            };
+            *slot = Some(match value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(
+                    DateTime::parse_from_rfc3339(&s)
+                        .map_err(|_| format!("`{name}` must be an RFC 3339 time like 2026-11-21T14:05:00Z, or null"))?,
+                ),
+                _ => {
+                    return Err(format!(
+                        "`{name}` must be an RFC 3339 time like 2026-11-21T14:05:00Z, or null"
+                    ));
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl KeyTimesRequest {
+    /// The edits for the use case, in UTC.
+    pub fn edits(&self) -> Vec<(crate::domain::KeyTime, crate::services::lifecycle::KeyTimeEdit)> {
+        use crate::domain::KeyTime;
+        use crate::services::lifecycle::KeyTimeEdit;
+        let edit = |f: &Option<Option<DateTime<chrono::FixedOffset>>>| match f {
+            None => KeyTimeEdit::Keep,
+            Some(None) => KeyTimeEdit::Clear,
+            Some(Some(t)) => KeyTimeEdit::Set(t.naive_utc()),
+        };
+        vec![
+            (KeyTime::ImpactStarted, edit(&self.impact_started_at)),
+            (KeyTime::Detected, edit(&self.detected_at)),
+            (KeyTime::Mustered, edit(&self.mustered_at)),
+            (KeyTime::Mitigated, edit(&self.mitigated_at)),
+            (KeyTime::Resolved, edit(&self.resolved_at)),
+        ]
+    }
 }
 
 /// Filters and position for listing incidents.

@@ -34,6 +34,8 @@ diesel::table! {
         mitigated_at -> Nullable<Timestamp>,
         resolved_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        detected_at -> Nullable<Timestamp>,
+        mustered_at -> Nullable<Timestamp>,
     }
 }
 
@@ -114,6 +116,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
+        time_zone -> Nullable<Text>,
     }
 }
 

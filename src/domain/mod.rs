@@ -5,10 +5,12 @@
 pub mod declaration;
 pub mod event;
 pub mod incident;
+pub mod key_times;
 
 pub use declaration::{Declaration, DeclarationInput, FieldError};
 pub use event::EventKind;
 pub use incident::{IncidentNumber, Status, Title, TransitionError, allowed_next, check_transition};
+pub use key_times::{Durations, KeyTime, KeyTimes};
 
 /// Someone who did something: the declarer, a responder, or the system itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

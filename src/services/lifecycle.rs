@@ -1,13 +1,14 @@
-//! Working an incident: status, severity, lead, notes, and retrying a failed delivery.
+//! Working an incident: status, severity, lead, notes, key times, and retrying a failed delivery.
 //! Every change appends to the timeline and enqueues what routing selects, in one transaction.
+//! The first change by someone other than the declarer also records when responders mustered.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, Timelike};
 
 use super::ServiceError;
 use crate::db::DbConnection;
 use crate::db::models::{IncidentRow, NewOutboxRow, NewTimelineEntry, incident, outbox, timeline};
 use crate::domain::declaration::{SUMMARY_MAX_CHARS, now_utc, parse_severity};
-use crate::domain::{Actor, EventKind, Status, check_transition};
+use crate::domain::{Actor, EventKind, KeyTime, KeyTimes, Status, check_transition};
 use crate::notifiers::{Change, EventPayload, ExtraStep, IncidentSnapshot};
 use crate::routing::{RouteQuery, route};
 use crate::state::AppState;
@@ -166,8 +167,18 @@ where
             let now = now_utc();
             let applied = apply(&mut row, &actor, now)?;
             row.updated_at = now;
+            let mustered = musters(&row, &actor);
+            if mustered {
+                row.mustered_at = Some(now);
+            }
             incident::update(conn, &row)?;
             let entry_id = timeline::insert(conn, &applied.entry)?;
+            if mustered {
+                let mut e = entry(&row, &actor, now, "mustered");
+                e.field = Some(KeyTime::Mustered.field().into());
+                e.new_value = Some(iso(now));
+                timeline::insert(conn, &e)?;
+            }
             let services = incident::services_of(conn, row.id)?;
             let snap = snapshot(&st, &row, services);
             enqueue(
@@ -186,6 +197,180 @@ where
         .await?;
     state.wake.notify_one();
     Ok(())
+}
+
+/// Whether this change is the one that musters the responders: the first by someone other than the
+/// declarer (and not by the tool itself), while no muster time is recorded.
+fn musters(row: &IncidentRow, actor: &Actor) -> bool {
+    row.mustered_at.is_none()
+        && !actor.email.eq_ignore_ascii_case(&row.declared_by_email)
+        && actor.email != Actor::system().email
+}
+
+/// A stored time as kept in timeline entries: `2026-11-21T14:05:00Z`.
+pub fn iso(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The key times of a stored incident.
+pub fn key_times_of(row: &IncidentRow) -> KeyTimes {
+    KeyTimes {
+        impact_started: row.impact_started_at,
+        detected: row.detected_at,
+        declared: row.declared_at,
+        mustered: row.mustered_at,
+        mitigated: row.mitigated_at,
+        resolved: row.resolved_at,
+    }
+}
+
+fn store_key_times(row: &mut IncidentRow, t: &KeyTimes) {
+    row.impact_started_at = t.impact_started;
+    row.detected_at = t.detected;
+    row.mustered_at = t.mustered;
+    row.mitigated_at = t.mitigated;
+    row.resolved_at = t.resolved;
+}
+
+/// What a form showed of the editable key times, so a change made meanwhile is noticed: their
+/// stored values to the microsecond, in [`KeyTime::EDITABLE`] order.
+pub fn key_times_fingerprint(row: &IncidentRow) -> String {
+    let t = key_times_of(row);
+    KeyTime::EDITABLE
+        .iter()
+        .map(|k| {
+            t.get(*k)
+                .map(|v| v.and_utc().timestamp_micros().to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What to do with one key time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTimeEdit {
+    /// Leave it as it is.
+    Keep,
+    /// Forget it (not recorded).
+    Clear,
+    /// Set it (UTC).
+    Set(NaiveDateTime),
+}
+
+/// Whether `submitted` is `current` as a form shows it: forms carry minutes (or seconds), the
+/// store microseconds, so an unchanged field sent back must not count as a change.
+fn same_as_shown(current: NaiveDateTime, submitted: NaiveDateTime) -> bool {
+    let to_second = |t: NaiveDateTime| t.with_nanosecond(0).unwrap_or(t);
+    let to_minute = |t: NaiveDateTime| to_second(t).with_second(0).unwrap_or(t);
+    if submitted.nanosecond() != 0 {
+        current == submitted
+    } else if submitted.second() != 0 {
+        to_second(current) == submitted
+    } else {
+        to_minute(current) == submitted
+    }
+}
+
+/// Sets, changes or clears key times by hand. Everything is checked first (declared is fixed, the
+/// mitigated and resolved times follow the status, the order rules of [`KeyTimes::validate`]);
+/// a refusal stores nothing. Each changed time gets its own timeline entry (`key_time_changed`,
+/// with the field and the old and new values in UTC), the audit trail of the edit. `expected` is
+/// [`key_times_fingerprint`] as the form showed it; `None` skips that check (the API).
+/// Returns how many times changed. Nothing is sent to integrations.
+pub async fn set_key_times(
+    state: &AppState,
+    number: i64,
+    actor: Actor,
+    edits: Vec<(KeyTime, KeyTimeEdit)>,
+    expected: Option<String>,
+) -> Result<usize, ServiceError> {
+    if edits
+        .iter()
+        .any(|(k, e)| *k == KeyTime::Declared && *e != KeyTimeEdit::Keep)
+    {
+        return Err(ServiceError::field(
+            "declared",
+            "The declaration time is when the incident was made here and cannot be changed.",
+        ));
+    }
+    state
+        .db
+        .write(move |conn| -> Result<usize, ServiceError> {
+            let mut row = incident::find_by_number_for_update(conn, number)?.ok_or(ServiceError::NotFound)?;
+            if let Some(expected) = &expected
+                && *expected != key_times_fingerprint(&row)
+            {
+                return Err(ServiceError::Conflict(
+                    "Someone changed the key times while you were looking. Nothing was changed; review them and try again."
+                        .into(),
+                ));
+            }
+            let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
+            let before = key_times_of(&row);
+            let mut after = before;
+            let mut changed = Vec::new();
+            for (k, edit) in &edits {
+                let old = before.get(*k);
+                let new = match edit {
+                    KeyTimeEdit::Keep => continue,
+                    KeyTimeEdit::Clear => None,
+                    KeyTimeEdit::Set(t) if old.is_some_and(|o| same_as_shown(o, *t)) => continue,
+                    KeyTimeEdit::Set(t) => Some(*t),
+                };
+                if new == old {
+                    continue;
+                }
+                follows_status(*k, status, new)?;
+                after.set(*k, new);
+                changed.push((*k, old, new));
+            }
+            if changed.is_empty() {
+                // Nothing to change: not even an order problem stored earlier is a reason to refuse.
+                return Ok(0);
+            }
+            let now = now_utc();
+            after.validate(now).map_err(|e| ServiceError::Invalid(vec![e]))?;
+            store_key_times(&mut row, &after);
+            row.updated_at = now;
+            incident::update(conn, &row)?;
+            for (k, old, new) in &changed {
+                let mut e = entry(&row, &actor, now, "key_time_changed");
+                e.field = Some(k.field().into());
+                e.old_value = old.map(iso);
+                e.new_value = new.map(iso);
+                timeline::insert(conn, &e)?;
+            }
+            Ok(changed.len())
+        })
+        .await
+}
+
+/// The mitigated and resolved times belong to the status: they are recorded by moving it, and
+/// can be corrected by hand, but not invented or removed while the status says otherwise.
+fn follows_status(k: KeyTime, status: Status, new: Option<NaiveDateTime>) -> Result<(), ServiceError> {
+    let (needs, word) = match k {
+        KeyTime::Mitigated => (matches!(status, Status::Mitigated | Status::Resolved), "mitigated"),
+        KeyTime::Resolved => (status == Status::Resolved, "resolved"),
+        _ => return Ok(()),
+    };
+    match (needs, new) {
+        (true, None) => Err(ServiceError::field(
+            k.field(),
+            format!(
+                "The incident is {}, so it keeps a {word} time: correct it rather than clearing it, or move the status back first.",
+                status.as_str()
+            ),
+        )),
+        (false, Some(_)) => Err(ServiceError::field(
+            k.field(),
+            format!(
+                "The incident is {}, not {word}: move the status to {word} first, then correct the time here.",
+                status.as_str()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A timeline entry of `kind` by `actor` on `row`, with the optional fields empty.

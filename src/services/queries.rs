@@ -1,4 +1,5 @@
-//! Read-only views: the dashboard, one incident with its timeline and deliveries.
+//! Read-only views: the dashboard, one incident with its timeline and deliveries; and a person's
+//! time zone, which only changes how times are shown to them.
 
 use super::ServiceError;
 use crate::db::models::{IncidentFilter, IncidentRow, OutboxRow, TimelineEntryRow, incident, outbox, timeline};
@@ -127,10 +128,16 @@ pub struct IncidentDetail {
     pub external: Vec<crate::db::models::ExternalRefRow>,
     /// People who have signed in (the lead picker offers them), by name.
     pub people: Vec<crate::db::models::user::UserRow>,
+    /// The time zone the viewer chose, if a viewer was named and chose one.
+    pub viewer_time_zone: Option<String>,
 }
 
-/// Loads one incident by number.
-pub async fn incident_detail(state: &AppState, number: i64) -> Result<IncidentDetail, ServiceError> {
+/// Loads one incident by number, with the time zone of `viewer` (an email) when given.
+pub async fn incident_detail(
+    state: &AppState,
+    number: i64,
+    viewer: Option<String>,
+) -> Result<IncidentDetail, ServiceError> {
     state
         .db
         .run(move |conn| {
@@ -142,8 +149,13 @@ pub async fn incident_detail(state: &AppState, number: i64) -> Result<IncidentDe
             let deliveries = outbox::list_for(conn, row.id)?;
             let external = crate::db::models::external_ref::list_for(conn, row.id)?;
             let people = crate::db::models::user::list(conn, 500)?;
+            let viewer_time_zone = match &viewer {
+                Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
+                None => None,
+            };
             Ok(Some(IncidentDetail {
                 people,
+                viewer_time_zone,
                 row,
                 services,
                 timeline,
@@ -153,4 +165,47 @@ pub async fn incident_detail(state: &AppState, number: i64) -> Result<IncidentDe
         })
         .await?
         .ok_or(ServiceError::NotFound)
+}
+
+/// The IANA time zone a person chose, if any (none means UTC).
+pub async fn time_zone_of(state: &AppState, email: &str) -> Result<Option<String>, ServiceError> {
+    let email = email.to_string();
+    Ok(state
+        .db
+        .run(move |conn| crate::db::models::user::time_zone_of(conn, &email))
+        .await?)
+}
+
+/// Sets (or clears, back to UTC) a person's time zone. The name must be one `chrono-tz` knows.
+pub async fn set_time_zone(state: &AppState, who: &crate::auth::Principal, name: &str) -> Result<(), ServiceError> {
+    let name = name.trim();
+    let zone = if name.is_empty() || name == "UTC" {
+        None
+    } else {
+        match name.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz.name().to_string()),
+            Err(_) => {
+                return Err(ServiceError::field(
+                    "time_zone",
+                    "Choose a time zone from the list, like Europe/Paris.",
+                ));
+            }
+        }
+    };
+    let actor = who.actor.clone();
+    let role = who.role;
+    state
+        .db
+        .write(move |conn| -> Result<(), ServiceError> {
+            use crate::db::models::user;
+            if user::set_time_zone(conn, &actor.email, zone.as_deref())? == 0 {
+                // No user row yet (a proxy sign-in not recorded yet): make it, then set.
+                let now = crate::domain::declaration::now_utc();
+                user::upsert(conn, &actor.email, &actor.name, role.as_str(), now)?;
+                user::set_time_zone(conn, &actor.email, zone.as_deref())?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
 }

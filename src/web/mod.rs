@@ -28,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/tokens", web::get().to(pages::admin::show))
         .route("/admin/tokens", web::post().to(pages::admin::create))
         .route("/admin/tokens/{id}/revoke", web::post().to(pages::admin::revoke))
+        .route("/me", web::get().to(pages::me::show))
+        .route("/me/time-zone", web::post().to(pages::me::time_zone))
         .route("/", web::get().to(pages::dashboard::show))
         .route("/declare", web::get().to(pages::declare::show))
         .route("/declare", web::post().to(pages::declare::submit))
@@ -39,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/incidents/{number}/lead", web::post().to(pages::incident::lead))
         .route("/incidents/{number}/notes", web::post().to(pages::incident::note))
+        .route(
+            "/incidents/{number}/key-times",
+            web::post().to(pages::incident::key_times),
+        )
         .route(
             "/incidents/{number}/deliveries/{id}/retry",
             web::post().to(pages::incident::retry),

@@ -21,6 +21,7 @@ mod fanout;
 mod faults;
 mod hostile;
 mod jira;
+mod keytimes;
 mod lifecycle;
 mod oidc;
 mod pagers;

@@ -26,6 +26,10 @@ pub struct IncidentRow {
     pub mitigated_at: Option<NaiveDateTime>,
     pub resolved_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// When the problem was noticed (by a person or an alert), if recorded.
+    pub detected_at: Option<NaiveDateTime>,
+    /// When responders mustered: the first action by someone other than the declarer, or set by hand.
+    pub mustered_at: Option<NaiveDateTime>,
 }
 
 /// A new incident row.
@@ -258,6 +262,9 @@ pub fn update(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
             incidents::lead_email.eq(&row.lead_email),
             incidents::mitigated_at.eq(row.mitigated_at),
             incidents::resolved_at.eq(row.resolved_at),
+            incidents::impact_started_at.eq(row.impact_started_at),
+            incidents::detected_at.eq(row.detected_at),
+            incidents::mustered_at.eq(row.mustered_at),
             incidents::updated_at.eq(row.updated_at),
         ))
         .execute(conn)

@@ -18,6 +18,8 @@ pub struct UserRow {
     pub role: String,
     pub created_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
+    /// The IANA time zone they read times in; `None` means UTC.
+    pub time_zone: Option<String>,
 }
 
 /// Creates the person's row, or refreshes their name, role and last sign-in.
@@ -81,4 +83,21 @@ pub fn set_slack_id(conn: &mut DbConnection, email: &str, slack_user_id: Option<
     diesel::update(users::table.filter(users::email.eq(email)))
         .set(users::slack_user_id.eq(slack_user_id))
         .execute(conn)
+}
+
+/// Sets or clears (back to UTC) a person's time zone. Returns how many rows changed (0: no such person).
+pub fn set_time_zone(conn: &mut DbConnection, email: &str, time_zone: Option<&str>) -> QueryResult<usize> {
+    diesel::update(users::table.filter(users::email.eq(email)))
+        .set(users::time_zone.eq(time_zone))
+        .execute(conn)
+}
+
+/// The time zone a person reads times in, if they chose one.
+pub fn time_zone_of(conn: &mut DbConnection, email: &str) -> QueryResult<Option<String>> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(users::time_zone)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
 }

@@ -8,19 +8,20 @@ use askama::Template;
 use crate::auth::{Principal, Read, Work};
 use crate::db::models::{DeliveryState, OutboxRow, TimelineEntryRow};
 use crate::domain::declaration::now_utc;
-use crate::domain::{IncidentNumber, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
-use crate::services::queries::{IncidentDetail, incident_detail};
+use crate::domain::key_times::format_duration;
+use crate::domain::{IncidentNumber, KeyTime, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
+use crate::services::queries::{self, IncidentDetail, incident_detail};
 use crate::services::{ServiceError, lifecycle};
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::pages::Me;
 use crate::web::session::{Access, checked_form};
+use crate::web::view::Tz;
 use crate::web::{error_page, internal, markdown, render, see_other, view};
 
 /// A timeline entry for display.
 pub struct EntryView {
-    pub time: String,
-    pub iso: String,
+    pub at: view::Shown,
     pub actor: String,
     pub kind: String,
     pub text: String,
@@ -92,11 +93,29 @@ fn external_links(state: &AppState, d: &IncidentDetail) -> Vec<ExternalLink> {
     links
 }
 
-/// A key time.
-pub struct KeyTime {
+/// A key time, shown.
+pub struct KeyTimeView {
     pub label: &'static str,
+    /// `None`: not recorded.
+    pub at: Option<view::Shown>,
+}
+
+/// An input of the key times form.
+pub struct KeyTimeInput {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// The current value in the viewer's time zone, for a `datetime-local` input.
     pub value: String,
-    pub iso: String,
+    /// Whether it may be set now (mitigated and resolved follow the status).
+    pub enabled: bool,
+    pub hint: &'static str,
+}
+
+/// A duration between key times, shown.
+pub struct DurationView {
+    pub label: &'static str,
+    /// `—` when unknown.
+    pub value: String,
 }
 
 /// A status the incident can move to.
@@ -124,7 +143,12 @@ pub struct IncidentPage {
     drill: bool,
     services: Vec<String>,
     summary_html: String,
-    key_times: Vec<KeyTime>,
+    key_times: Vec<KeyTimeView>,
+    key_time_inputs: Vec<KeyTimeInput>,
+    key_times_expected: String,
+    durations: Vec<DurationView>,
+    /// The viewer's time zone (an IANA name).
+    tz_name: String,
     age: String,
     timeline: Vec<EntryView>,
     deliveries: Vec<DeliveryView>,
@@ -139,10 +163,34 @@ pub struct IncidentPage {
     error: Option<String>,
 }
 
-fn describe(e: &TimelineEntryRow) -> String {
+/// A time stored in a timeline entry (`2026-11-21T14:05:00Z`), in the viewer's time zone.
+fn entry_time(value: Option<&str>, tz: Tz) -> String {
+    match value {
+        None => "not recorded".into(),
+        Some(v) => chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%SZ")
+            .map(|t| view::time_in(&t, tz))
+            .unwrap_or_else(|_| v.to_string()),
+    }
+}
+
+fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
     let old = e.old_value.as_deref().unwrap_or("none");
     let new = e.new_value.as_deref().unwrap_or("none");
     match e.kind.as_str() {
+        "mustered" => format!("responders mustered (first action by {})", e.actor_name),
+        "key_time_changed" => {
+            let what = e
+                .field
+                .as_deref()
+                .and_then(KeyTime::parse)
+                .map(KeyTime::phrase)
+                .unwrap_or("a key time");
+            format!(
+                "changed {what} from {} to {}",
+                entry_time(e.old_value.as_deref(), tz),
+                entry_time(e.new_value.as_deref(), tz)
+            )
+        }
         "declared" => format!("declared the incident ({new})"),
         "status_changed" => format!("changed the status from {old} to {new}"),
         "severity_changed" => format!("changed the severity from {old} to {new}"),
@@ -157,7 +205,7 @@ fn describe(e: &TimelineEntryRow) -> String {
     }
 }
 
-fn delivery_view(d: &OutboxRow) -> DeliveryView {
+fn delivery_view(d: &OutboxRow, tz: Tz) -> DeliveryView {
     let state = DeliveryState::parse(&d.state).unwrap_or(DeliveryState::Pending);
     let (key, label) = match state {
         DeliveryState::Done => ("done", "Delivered".to_string()),
@@ -190,7 +238,7 @@ fn delivery_view(d: &OutboxRow) -> DeliveryView {
             .external_url
             .clone()
             .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
-        when: view::time(&d.delivered_at.unwrap_or(d.updated_at)),
+        when: view::time_in(&d.delivered_at.unwrap_or(d.updated_at), tz),
         can_retry: state == DeliveryState::Dead,
     }
 }
@@ -200,21 +248,45 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
     let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
     let now = now_utc();
     let settings = &state.settings;
-    let mut key_times = Vec::new();
-    for (label, t) in [
-        ("Impact started", row.impact_started_at),
-        ("Declared", Some(row.declared_at)),
-        ("Mitigated", row.mitigated_at),
-        ("Resolved", row.resolved_at),
-    ] {
-        if let Some(t) = t {
-            key_times.push(KeyTime {
-                label,
-                value: view::time(&t),
-                iso: view::iso(&t),
-            });
-        }
-    }
+    let tz = view::zone(d.viewer_time_zone.as_deref());
+    let times = lifecycle::key_times_of(row);
+    let key_times = KeyTime::ALL
+        .iter()
+        .map(|k| KeyTimeView {
+            label: k.label(),
+            at: times.get(*k).map(|t| view::shown(&t, tz)),
+        })
+        .collect();
+    let key_time_inputs = KeyTime::EDITABLE
+        .iter()
+        .map(|k| {
+            let (enabled, hint) = match k {
+                KeyTime::Mitigated => (
+                    matches!(status, Status::Mitigated | Status::Resolved),
+                    "set by moving the status to mitigated",
+                ),
+                KeyTime::Resolved => (status == Status::Resolved, "set by resolving"),
+                KeyTime::Mustered => (true, "first action by someone other than the declarer"),
+                _ => (true, ""),
+            };
+            KeyTimeInput {
+                name: k.field(),
+                label: k.label(),
+                value: times.get(*k).map(|t| view::local_input(&t, tz)).unwrap_or_default(),
+                enabled,
+                hint,
+            }
+        })
+        .collect();
+    let durations = times
+        .durations()
+        .labelled()
+        .iter()
+        .map(|(label, d)| DurationView {
+            label,
+            value: d.map(format_duration).unwrap_or_else(|| "\u{2014}".into()),
+        })
+        .collect();
     IncidentPage {
         me: Some(Me::new(user, state.settings.auth.mode)),
         csrf: user.csrf().to_string(),
@@ -240,21 +312,29 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
         services: d.services.clone(),
         summary_html: markdown::render(&row.summary),
         key_times,
+        key_time_inputs,
+        key_times_expected: lifecycle::key_times_fingerprint(row),
+        durations,
+        tz_name: tz.name().to_string(),
         age: view::age(&row.declared_at, &row.resolved_at.unwrap_or(now)),
         timeline: d
             .timeline
             .iter()
             .rev()
             .map(|e| EntryView {
-                time: view::time(&e.at),
-                iso: view::iso(&e.at),
-                actor: e.actor_name.clone(),
+                at: view::shown(&e.at, tz),
+                // A muster entry names the person in its text.
+                actor: if e.kind == "mustered" {
+                    String::new()
+                } else {
+                    e.actor_name.clone()
+                },
                 kind: e.kind.clone(),
-                text: describe(e),
+                text: describe(e, tz),
                 body: e.body.clone(),
             })
             .collect(),
-        deliveries: d.deliveries.iter().map(delivery_view).collect(),
+        deliveries: d.deliveries.iter().map(|x| delivery_view(x, tz)).collect(),
         links: external_links(state, &d),
         next_statuses: allowed_next(status)
             .iter()
@@ -287,7 +367,7 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, path: web::Pat
     let Some(number) = number_from(&path) else {
         return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
     };
-    match incident_detail(&state, number).await {
+    match incident_detail(&state, number, Some(user.actor.email.clone())).await {
         Ok(d) => render(StatusCode::OK, &build(&state, &user, d, None)),
         Err(ServiceError::NotFound) => {
             error_page(StatusCode::NOT_FOUND, &format!("There is no incident INC-{number}."))
@@ -330,7 +410,7 @@ where
         Err(ServiceError::Conflict(msg)) => (StatusCode::CONFLICT, Some(msg)),
         Err(e) => return internal(&e),
     };
-    match incident_detail(&state, number).await {
+    match incident_detail(&state, number, Some(user.actor.email.clone())).await {
         Ok(d) => render(status, &build(&state, &user, d, error)),
         Err(e) => internal(&e),
     }
@@ -433,6 +513,48 @@ pub async fn retry(
     };
     handle(req, body, user, state, &raw, move |st, n, u, _form| async move {
         lifecycle::retry_delivery(&st, n, u.actor, id).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/key-times`: the key times form. Each `datetime-local` value is read in the
+/// viewer's time zone; an empty one clears the time, an absent one leaves it.
+pub async fn key_times(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        let tz = view::zone(queries::time_zone_of(&st, &u.actor.email).await?.as_deref());
+        let mut edits = Vec::new();
+        let mut errors = Vec::new();
+        for k in KeyTime::EDITABLE {
+            let values = form.all(k.field());
+            let edit = match values.first().map(|v| v.trim()) {
+                None => lifecycle::KeyTimeEdit::Keep,
+                Some("") => lifecycle::KeyTimeEdit::Clear,
+                Some(raw) => match view::parse_local_input(raw, tz) {
+                    Ok(t) => lifecycle::KeyTimeEdit::Set(t),
+                    Err(message) => {
+                        errors.push(crate::domain::FieldError::new(
+                            k.field(),
+                            format!("{}: {message}", k.label()),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            edits.push((k, edit));
+        }
+        if !errors.is_empty() {
+            return Err(ServiceError::Invalid(errors));
+        }
+        let expected = Some(form.get("expected").to_string());
+        lifecycle::set_key_times(&st, n, u.actor, edits, expected)
+            .await
+            .map(|_| ())
     })
     .await
 }

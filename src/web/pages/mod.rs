@@ -7,6 +7,7 @@ pub mod declare;
 pub mod health;
 pub mod identify;
 pub mod incident;
+pub mod me;
 pub mod signin;
 
 use crate::auth::{Principal, Role};

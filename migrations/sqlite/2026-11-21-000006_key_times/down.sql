@@ -1,0 +1,3 @@
+ALTER TABLE users DROP COLUMN time_zone;
+ALTER TABLE incidents DROP COLUMN mustered_at;
+ALTER TABLE incidents DROP COLUMN detected_at;
