@@ -548,3 +548,50 @@ mod tests {
         assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 }
+
+/// The query string of the postmortem draft.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PostmortemParams {
+    /// The IANA time zone the draft's times are shown in (`Europe/Paris`); UTC when absent.
+    pub tz: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{number}/postmortem",
+    operation_id = "getPostmortem",
+    tag = "incidents",
+    summary = "A postmortem draft in Markdown, made from the incident's record",
+    description = "Needs the `incidents:read` scope. Made again from the current record on every request: summary, \
+                   impact, key times and durations, roles, timeline, notes, sections to fill in, and what was sent \
+                   where. Times are in `tz` (UTC when absent).",
+    params(
+        ("number" = i64, Path, description = "The incident's number (INC-`number`).", minimum = 1, example = 1),
+        PostmortemParams,
+    ),
+    responses(
+        (status = 200, description = "The draft.", content_type = "text/markdown", body = String),
+    ),
+)]
+/// `GET /api/v1/incidents/{number}/postmortem`
+pub async fn postmortem(
+    _who: Access<Read>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PostmortemParams>,
+) -> Result<HttpResponse, ApiError> {
+    let number = number_from(&path)?;
+    let tz = match query.tz.as_deref().filter(|z| !z.trim().is_empty()) {
+        Some(z) => crate::web::pages::postmortem::parse_zone(z).map_err(ApiError::bad_request)?,
+        None => chrono_tz::Tz::UTC,
+    };
+    let d = queries::incident_detail(&state, number, None)
+        .await
+        .map_err(|e| ApiError::from_service(e, Some(number)))?;
+    let md = crate::services::postmortem::render(&d, tz, &state.settings, crate::domain::declaration::now_utc());
+    Ok(HttpResponse::Ok()
+        .content_type("text/markdown; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(md))
+}

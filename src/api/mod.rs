@@ -41,6 +41,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             .default_service(web::to(|| not_allowed("GET"))),
                     )
                     .service(
+                        web::resource("/incidents/{number}/postmortem")
+                            .route(web::get().to(incidents::postmortem))
+                            .default_service(web::to(|| not_allowed("GET"))),
+                    )
+                    .service(
                         web::resource("/incidents/{number}/status")
                             .route(web::post().to(incidents::status))
                             .default_service(web::to(|| not_allowed("POST"))),

@@ -33,6 +33,7 @@ pub const BEARER: &str = "bearer";
         super::incidents::declare,
         super::incidents::list,
         super::incidents::show,
+        super::incidents::postmortem,
         super::incidents::status,
         super::incidents::severity,
         super::incidents::lead,
@@ -95,6 +96,13 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
         }
         "listIncidents" => statuses.push((400, "A filter, `limit` or `cursor` cannot be read.")),
         "getIncident" => statuses.push(number),
+        "getPostmortem" => statuses.extend([
+            (
+                400,
+                "`tz` is not a time zone this server knows, or the query string cannot be read.",
+            ),
+            number,
+        ]),
         "changeStatus" | "changeSeverity" | "changeLead" => {
             statuses.extend(body);
             statuses.extend([number, invalid, conflict]);

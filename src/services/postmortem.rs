@@ -65,10 +65,7 @@ fn escape_line(line: &str) -> String {
 
 /// People's text on one line (a title, a name): line breaks become spaces.
 fn inline(text: &str) -> String {
-    let one: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     escape_line(&one)
 }
 
@@ -265,7 +262,10 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
     let _ = writeln!(w, "## Key times\n");
     let _ = writeln!(w, "| Moment | Time ({}) |\n|---|---|", tz.name());
     for k in KeyTime::ALL {
-        let shown = times.get(k).map(|t| at(&t, tz)).unwrap_or_else(|| "not recorded".into());
+        let shown = times
+            .get(k)
+            .map(|t| at(&t, tz))
+            .unwrap_or_else(|| "not recorded".into());
         let _ = writeln!(w, "| {} | {shown} |", k.label());
     }
     let _ = writeln!(w, "\n## Durations\n");
@@ -545,7 +545,12 @@ mod tests {
     }
 
     fn draft() -> String {
-        render(&detail(), "Europe/Paris".parse().unwrap(), &Settings::default(), t("18:00"))
+        render(
+            &detail(),
+            "Europe/Paris".parse().unwrap(),
+            &Settings::default(),
+            t("18:00"),
+        )
     }
 
     #[test]

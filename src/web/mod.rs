@@ -34,6 +34,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/declare", web::get().to(pages::declare::show))
         .route("/declare", web::post().to(pages::declare::submit))
         .route("/incidents/{number}", web::get().to(pages::incident::show))
+        .route("/incidents/{number}/postmortem", web::get().to(pages::postmortem::show))
+        .route(
+            "/incidents/{number}/postmortem.md",
+            web::get().to(pages::postmortem::download),
+        )
         .route("/incidents/{number}/status", web::post().to(pages::incident::status))
         .route(
             "/incidents/{number}/severity",

@@ -27,6 +27,7 @@ mod oidc;
 mod pagers;
 mod pages;
 mod postgres;
+mod postmortem;
 mod routing;
 mod slack;
 mod webhooks;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod identify;
 pub mod incident;
 pub mod me;
+pub mod postmortem;
 pub mod signin;
 
 use crate::auth::{Principal, Role};
