@@ -105,6 +105,11 @@ impl KeyTime {
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.field() == raw)
     }
+
+    /// The phrase for a timeline entry's stored field name, or "a key time" when it names none.
+    pub fn phrase_of_field(field: Option<&str>) -> &'static str {
+        field.and_then(Self::parse).map(Self::phrase).unwrap_or("a key time")
+    }
 }
 
 /// The pairs that must be in order when both are known: (earlier, later).

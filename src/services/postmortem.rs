@@ -113,12 +113,7 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
             _ => format!("{who} handed the lead from {old} to {new}."),
         },
         "key_time_changed" => {
-            let what = e
-                .field
-                .as_deref()
-                .and_then(KeyTime::parse)
-                .map(KeyTime::phrase)
-                .unwrap_or("a key time");
+            let what = KeyTime::phrase_of_field(e.field.as_deref());
             format!(
                 "{who} set {what} to {} (was {}).",
                 entry_time(e.new_value.as_deref(), tz),

@@ -179,12 +179,7 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
     match e.kind.as_str() {
         "mustered" => format!("responders mustered (first action by {})", e.actor_name),
         "key_time_changed" => {
-            let what = e
-                .field
-                .as_deref()
-                .and_then(KeyTime::parse)
-                .map(KeyTime::phrase)
-                .unwrap_or("a key time");
+            let what = KeyTime::phrase_of_field(e.field.as_deref());
             format!(
                 "changed {what} from {} to {}",
                 entry_time(e.old_value.as_deref(), tz),
