@@ -30,6 +30,8 @@ pub struct Settings {
     pub routing: Vec<RoutingRule>,
     /// Delivery worker.
     pub outbox: OutboxSettings,
+    /// Reminders when an incident lacks a lead, an update or a resolution.
+    pub nudges: NudgeSettings,
     /// External systems.
     pub integrations: Integrations,
     /// Meeting links for incident calls.
@@ -82,6 +84,7 @@ impl Default for Settings {
             services: Vec::new(),
             routing: Vec::new(),
             outbox: OutboxSettings::default(),
+            nudges: NudgeSettings::default(),
             integrations: Integrations::default(),
             conference: ConferenceSettings::default(),
             secret_values: Default::default(),
@@ -253,6 +256,18 @@ pub struct SeverityLevel {
     pub label: String,
     /// One line saying when to pick this level.
     pub criterion: String,
+    /// How often stakeholders expect a status update at this level, in minutes: the default
+    /// "next update by" and the no-update nudge. Falls back to `[nudges] no_update_minutes`.
+    #[serde(default)]
+    pub update_every_minutes: Option<u32>,
+    /// Nudge when nobody leads the incident this many minutes after it was declared (`0`: never).
+    /// Falls back to `[nudges] no_lead_minutes`.
+    #[serde(default)]
+    pub no_lead_minutes: Option<u32>,
+    /// Nudge when the incident has been mitigated but not resolved for this many hours (`0`:
+    /// never). Falls back to `[nudges] mitigated_hours`.
+    #[serde(default)]
+    pub mitigated_hours: Option<u32>,
 }
 
 /// The default levels, SEV0 (worst) to SEV4.
@@ -285,12 +300,78 @@ pub fn default_severities() -> Vec<SeverityLevel> {
         ),
     ]
     .into_iter()
-    .map(|(id, label, criterion)| SeverityLevel {
+    .zip([(5, 15, 2), (10, 30, 4), (15, 60, 8), (30, 120, 24), (60, 240, 48)])
+    .map(|((id, label, criterion), (lead, update, mitigated))| SeverityLevel {
         id: id.into(),
         label: label.into(),
         criterion: criterion.into(),
+        update_every_minutes: Some(update),
+        no_lead_minutes: Some(lead),
+        mitigated_hours: Some(mitigated),
     })
     .collect()
+}
+
+/// `[nudges]`: reminders posted to the incident channel when something is overdue. The minute and
+/// hour values are the defaults for severities that do not set their own; `0` turns one off.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NudgeSettings {
+    /// Whether this process looks for overdue incidents at all.
+    pub enabled: bool,
+    /// How often to look, in seconds.
+    pub check_every_seconds: u64,
+    /// Also email each nudge to the incident's lead (needs `[integrations.email]`).
+    pub email_lead: bool,
+    /// Nobody leads the incident this many minutes after it was declared.
+    pub no_lead_minutes: u32,
+    /// No status update for this many minutes (while the incident is not yet mitigated).
+    pub no_update_minutes: u32,
+    /// Mitigated but not resolved for this many hours.
+    pub mitigated_hours: u32,
+}
+
+impl Default for NudgeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            check_every_seconds: 30,
+            email_lead: false,
+            no_lead_minutes: 15,
+            no_update_minutes: 60,
+            mitigated_hours: 8,
+        }
+    }
+}
+
+/// The nudge and update periods that apply to one severity, in minutes (`None`: off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// How often an update is expected, and the no-update nudge.
+    pub update_minutes: Option<u32>,
+    /// The no-lead nudge.
+    pub no_lead_minutes: Option<u32>,
+    /// The mitigated-not-resolved nudge, in minutes.
+    pub mitigated_minutes: Option<u32>,
+}
+
+impl Settings {
+    /// The cadence for a severity id (the `[nudges]` defaults for `unknown` and unknown ids).
+    pub fn cadence(&self, severity: &str) -> Cadence {
+        let level = self.severities.iter().find(|s| s.id == severity);
+        let n = &self.nudges;
+        let on = |v: u32| (v > 0).then_some(v);
+        Cadence {
+            update_minutes: on(level
+                .and_then(|l| l.update_every_minutes)
+                .unwrap_or(n.no_update_minutes)),
+            no_lead_minutes: on(level.and_then(|l| l.no_lead_minutes).unwrap_or(n.no_lead_minutes)),
+            mitigated_minutes: on(level
+                .and_then(|l| l.mitigated_hours)
+                .unwrap_or(n.mitigated_hours)
+                .saturating_mul(60)),
+        }
+    }
 }
 
 /// One `[[services]]` entry.
@@ -361,11 +442,12 @@ fn yes() -> bool {
     true
 }
 
-/// The events a rule matches when it lists none: all but notes, which are too chatty to send.
+/// The events a rule matches when it lists none: all but notes, which are too chatty to send, and
+/// nudges, which never go through rules.
 pub fn default_rule_events() -> Vec<String> {
     EventKind::ALL
         .iter()
-        .filter(|k| **k != EventKind::NoteAdded)
+        .filter(|k| !matches!(k, EventKind::NoteAdded | EventKind::Nudge))
         .map(|k| k.as_str().to_string())
         .collect()
 }
@@ -625,6 +707,15 @@ impl Settings {
             return Err(bad("auth.session_hours", "must be between 1 and 2160"));
         }
         self.validate_auth()?;
+        if self.nudges.check_every_seconds == 0 || self.nudges.check_every_seconds > 3600 {
+            return Err(bad("nudges.check_every_seconds", "must be between 1 and 3600"));
+        }
+        if self.nudges.email_lead && self.integrations.email.is_none() {
+            return Err(bad(
+                "nudges.email_lead",
+                "emailing nudges to the lead needs [integrations.email]",
+            ));
+        }
 
         let mut seen = HashSet::new();
         if self.severities.is_empty() {
@@ -706,8 +797,18 @@ impl Settings {
                 }
             }
             for e in &r.events {
+                if EventKind::parse(e) == Some(EventKind::Nudge) {
+                    return Err(bad(
+                        key("events"),
+                        "nudges are not routed by rules: they go to the incident's Slack channel, and to the lead by email with [nudges] email_lead = true",
+                    ));
+                }
                 if EventKind::parse(e).is_none() {
-                    let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    let all: Vec<_> = EventKind::ALL
+                        .iter()
+                        .filter(|k| **k != EventKind::Nudge)
+                        .map(|k| k.as_str())
+                        .collect();
                     return Err(bad(
                         key("events"),
                         format!("unknown event \u{201c}{e}\u{201d}; known: {}", all.join(", ")),

@@ -225,12 +225,21 @@ impl Application {
     /// Serves until the server is stopped (signal or handle), then stops the worker, letting
     /// in-flight deliveries finish within the configured grace period.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // Nudges run wherever deliveries do: a process started without the worker (a web-only
+        // replica) leaves both to the others.
+        let nudges = (self.worker.is_some() && self.state.settings.nudges.enabled).then(|| {
+            let rx = self.shutdown.subscribe();
+            tokio::spawn(crate::services::nudges::run_loop(self.state.clone(), rx))
+        });
         let worker = self.worker.map(|w| {
             let rx = self.shutdown.subscribe();
             tokio::spawn(w.run(rx))
         });
         let served = self.server.await;
         let _ = self.shutdown.send(true);
+        if let Some(n) = nudges {
+            let _ = n.await;
+        }
         if let Some(w) = worker {
             let _ = w.await;
         }

@@ -38,7 +38,7 @@
   // unless the person is typing in a form.
   var live = document.querySelector("[data-live]");
   if (!live || !window.fetch || !window.DOMParser) return;
-  var ids = ["live", "timeline", "deliveries"];
+  var ids = ["live", "facts", "latest-update", "status-card", "severity-card", "lead-card", "timeline", "deliveries"];
   var busy = function () {
     var a = document.activeElement;
     return a && (a.tagName === "TEXTAREA" || a.tagName === "INPUT" || a.tagName === "SELECT");

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::ApiError;
 use super::types::{
     DeclareRequest, Incident, IncidentDetail, IncidentPage, KeyTimesRequest, LeadRequest, ListParams, NoteRequest,
-    SeverityRequest, StatusRequest,
+    SeverityRequest, StatusRequest, StatusUpdate, UpdateRequest,
 };
 use crate::auth::{Declare, Read, Via, Work};
 use crate::db::models::{IncidentFilter, idempotency, incident};
@@ -305,10 +305,19 @@ pub async fn show(
     let d = queries::incident_detail(&state, number, None)
         .await
         .map_err(|e| ApiError::from_service(e, Some(number)))?;
+    let latest = d.updates.last().map(|u| (u.at, u.next_update_at));
+    let next_update_due_at = crate::domain::update::next_update_due(
+        crate::domain::Status::parse(&d.row.status).unwrap_or(crate::domain::Status::Investigating),
+        d.row.declared_at,
+        latest,
+        state.settings.cadence(&d.row.severity).update_minutes,
+    );
     let detail = IncidentDetail {
         incident: Incident::from_row(&state, &d.row, d.services.clone()),
         timeline: d.timeline.iter().map(Into::into).collect(),
         deliveries: d.deliveries.iter().map(Into::into).collect(),
+        updates: d.updates.iter().map(Into::into).collect(),
+        next_update_due_at: next_update_due_at.map(|t| t.and_utc()),
     };
     Ok(json(StatusCode::OK, &detail))
 }
@@ -477,6 +486,55 @@ pub async fn note(
         .await
         .map_err(|e| ApiError::from_service(e, Some(number)))?;
     let mut response = json(StatusCode::CREATED, &current(&state, number).await?);
+    if let Ok(v) = header::HeaderValue::from_str(&location(number)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{number}/updates",
+    operation_id = "postUpdate",
+    tag = "incidents",
+    summary = "Post a status update for stakeholders",
+    description = "Needs the `incidents:write` scope. What we know, what we are doing, and when the next update is \
+                   due. It goes on the timeline as its own kind and out wherever routing sends `status_update`: \
+                   the incident's Slack channel and the announcement, the severity's email lists, a Jira comment, \
+                   webhooks. Refused with 409 once the incident is resolved.",
+    params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
+    request_body(content = UpdateRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Posted.", body = StatusUpdate,
+         headers(("Location" = String, description = "The incident's address in the API."))),
+    ),
+)]
+/// `POST /api/v1/incidents/{number}/updates`
+pub async fn update(
+    who: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let number = number_from(&path)?;
+    let next = body
+        .next_update_in_minutes
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "none".into());
+    let input = crate::domain::update::UpdateInput::parse(&body.known, &body.doing, &next)
+        .map_err(|e| ApiError::from_service(ServiceError::Invalid(e), Some(number)))?;
+    lifecycle::post_update(&state, number, who.actor.clone(), input)
+        .await
+        .map_err(|e| ApiError::from_service(e, Some(number)))?;
+    let d = queries::incident_detail(&state, number, None)
+        .await
+        .map_err(|e| ApiError::from_service(e, Some(number)))?;
+    let posted: StatusUpdate = d
+        .updates
+        .last()
+        .map(Into::into)
+        .ok_or_else(|| ApiError::from_service(ServiceError::NotFound, Some(number)))?;
+    let mut response = json(StatusCode::CREATED, &posted);
     if let Ok(v) = header::HeaderValue::from_str(&location(number)) {
         response.headers_mut().insert(header::LOCATION, v);
     }

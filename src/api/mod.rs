@@ -66,6 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             .default_service(web::to(|| not_allowed("POST"))),
                     )
                     .service(
+                        web::resource("/incidents/{number}/updates")
+                            .route(web::post().to(incidents::update))
+                            .default_service(web::to(|| not_allowed("POST"))),
+                    )
+                    .service(
                         web::resource("/incidents/{number}/key-times")
                             .route(web::post().to(incidents::key_times))
                             .default_service(web::to(|| not_allowed("POST"))),

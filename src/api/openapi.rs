@@ -38,6 +38,7 @@ pub const BEARER: &str = "bearer";
         super::incidents::severity,
         super::incidents::lead,
         super::incidents::note,
+        super::incidents::update,
         super::incidents::key_times,
         serve,
     ),
@@ -110,6 +111,14 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
         "addNote" => {
             statuses.extend(body);
             statuses.extend([number, invalid]);
+        }
+        "postUpdate" => {
+            statuses.extend(body);
+            statuses.extend([
+                number,
+                invalid,
+                (409, "The incident is resolved; reopen it first. Nothing was posted."),
+            ]);
         }
         "setKeyTimes" => {
             statuses.push((

@@ -294,6 +294,10 @@ pub struct IncidentDetail {
     pub timeline: Vec<TimelineEntry>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<Delivery>,
+    /// Its status updates for stakeholders, oldest first.
+    pub updates: Vec<StatusUpdate>,
+    /// When the next status update is due; `null` once resolved, or when none is planned.
+    pub next_update_due_at: Option<DateTime<Utc>>,
 }
 
 /// One page of incidents.
@@ -382,6 +386,50 @@ pub struct LeadRequest {
 pub struct NoteRequest {
     /// The note (Markdown), at most 20,000 characters.
     pub body: String,
+}
+
+/// A status update for stakeholders.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// What we know: impact, who is affected, since when. 1 to 4,000 characters.
+    pub known: String,
+    /// What we are doing about it. 1 to 4,000 characters.
+    pub doing: String,
+    /// When the next update is due, in minutes from now: one of 15, 30, 60, 120, 240 or 480.
+    /// `null` or absent: no further update is planned.
+    #[serde(default)]
+    pub next_update_in_minutes: Option<u32>,
+}
+
+/// A status update, as posted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusUpdate {
+    /// When it was posted.
+    pub at: DateTime<Utc>,
+    /// Who wrote it.
+    pub author: Person,
+    /// What we know.
+    pub known: String,
+    /// What we are doing.
+    pub doing: String,
+    /// When the next update is due; `null` when no further update is planned.
+    pub next_update_at: Option<DateTime<Utc>>,
+}
+
+impl From<&crate::db::models::StatusUpdateRow> for StatusUpdate {
+    fn from(u: &crate::db::models::StatusUpdateRow) -> Self {
+        Self {
+            at: utc(u.at),
+            author: Person {
+                name: u.author_name.clone(),
+                email: u.author_email.clone(),
+            },
+            known: u.known.clone(),
+            doing: u.doing.clone(),
+            next_update_at: u.next_update_at.map(utc),
+        }
+    }
 }
 
 /// Key times to set by hand. Each field: absent to leave it, `null` to clear it, an RFC 3339

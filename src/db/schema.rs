@@ -154,7 +154,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    status_updates (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        timeline_entry_id -> BigInt,
+        at -> Timestamp,
+        author_name -> Text,
+        author_email -> Text,
+        known -> Text,
+        doing -> Text,
+        next_update_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    nudges (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        kind -> Text,
+        period -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
+diesel::joinable!(status_updates -> incidents (incident_id));
+diesel::joinable!(nudges -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
 diesel::joinable!(outbox -> incidents (incident_id));
@@ -172,4 +198,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     login_attempts,
     sessions,
+    status_updates,
+    nudges,
 );

@@ -14,16 +14,22 @@ pub enum EventKind {
     LeadChanged,
     /// A free-text note was added to the timeline.
     NoteAdded,
+    /// A status update for stakeholders: what we know, what we are doing, next update by.
+    StatusUpdate,
+    /// The tool reminded the responders of something overdue (no lead, no update, not resolved).
+    Nudge,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Declared,
         EventKind::StatusChanged,
         EventKind::SeverityChanged,
         EventKind::LeadChanged,
         EventKind::NoteAdded,
+        EventKind::StatusUpdate,
+        EventKind::Nudge,
     ];
 
     /// The stored and configured form.
@@ -34,6 +40,8 @@ impl EventKind {
             EventKind::SeverityChanged => "severity_changed",
             EventKind::LeadChanged => "lead_changed",
             EventKind::NoteAdded => "note_added",
+            EventKind::StatusUpdate => "status_update",
+            EventKind::Nudge => "nudge",
         }
     }
 

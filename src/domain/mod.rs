@@ -6,6 +6,7 @@ pub mod declaration;
 pub mod event;
 pub mod incident;
 pub mod key_times;
+pub mod update;
 
 pub use declaration::{Declaration, DeclarationInput, FieldError};
 pub use event::EventKind;

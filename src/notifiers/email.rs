@@ -13,7 +13,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Delivered, Delivery, EventPayload, Notifier, NotifyError};
+use super::{Delivered, Delivery, EventPayload, Notifier, NotifyError, UpdateNote};
 use crate::config::{EmailSettings, SmtpTls};
 use crate::domain::EventKind;
 
@@ -59,6 +59,7 @@ impl EmailNotifier {
 struct TextBody<'a> {
     p: &'a EventPayload,
     headline: String,
+    update: Option<&'a UpdateNote>,
 }
 
 /// HTML body.
@@ -68,6 +69,15 @@ struct HtmlBody<'a> {
     p: &'a EventPayload,
     headline: String,
     summary_html: String,
+    update: Option<&'a UpdateNote>,
+}
+
+/// The status update an email is about, with its next-update time in words.
+fn update_of(p: &EventPayload) -> Option<&UpdateNote> {
+    p.incident
+        .latest_update
+        .as_ref()
+        .filter(|_| p.event == EventKind::StatusUpdate)
 }
 
 /// The subject line, e.g. `[SEV1] INC-42 declared: Checkout errors`.
@@ -92,6 +102,8 @@ fn verb(p: &EventPayload) -> String {
         EventKind::SeverityChanged => "severity changed".into(),
         EventKind::LeadChanged => "has a new lead".into(),
         EventKind::NoteAdded => "note".into(),
+        EventKind::StatusUpdate => "status update".into(),
+        EventKind::Nudge => "reminder".into(),
     }
 }
 
@@ -100,6 +112,11 @@ fn headline(p: &EventPayload) -> String {
     match (&p.event, &p.change) {
         (EventKind::Declared, _) => format!("{who} declared {}.", p.incident.reference()),
         (EventKind::NoteAdded, _) => format!("{who} added a note."),
+        (EventKind::StatusUpdate, _) => format!("{who} posted a status update on {}.", p.incident.reference()),
+        (EventKind::Nudge, _) => p
+            .note
+            .clone()
+            .unwrap_or_else(|| format!("{} needs attention.", p.incident.reference())),
         (_, Some(c)) => format!(
             "{who} changed the {} from {} to {}.",
             c.field,
@@ -145,6 +162,7 @@ pub fn build_message(from: &Mailbox, delivery: &Delivery) -> Result<Message, Not
     let text = TextBody {
         p,
         headline: headline.clone(),
+        update: update_of(p),
     }
     .render()
     .map_err(|e| NotifyError::Permanent(format!("text template: {e}")))?;
@@ -152,6 +170,7 @@ pub fn build_message(from: &Mailbox, delivery: &Delivery) -> Result<Message, Not
         p,
         headline,
         summary_html: crate::web::markdown::render(&p.incident.summary),
+        update: update_of(p),
     }
     .render()
     .map_err(|e| NotifyError::Permanent(format!("html template: {e}")))?;

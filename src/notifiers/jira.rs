@@ -444,6 +444,21 @@ impl JiraNotifier {
         let who = &p.actor.name;
         let mut blocks = Vec::new();
         match (p.event, &p.change) {
+            (EventKind::StatusUpdate, _) if p.incident.latest_update.is_some() => {
+                let u = p.incident.latest_update.as_ref().expect("checked");
+                blocks.push(Block::Paragraph(vec![Inline::Strong(format!(
+                    "Status update from {}",
+                    u.author.name
+                ))]));
+                blocks.push(Block::Heading(3, vec![Inline::Text("What we know".into())]));
+                blocks.push(Block::Verbatim(u.known.clone()));
+                blocks.push(Block::Heading(3, vec![Inline::Text("What we are doing".into())]));
+                blocks.push(Block::Verbatim(u.doing.clone()));
+                blocks.push(Block::Paragraph(vec![Inline::Text(match u.next_update_at {
+                    Some(next) => format!("Next update by {}.", next.format("%Y-%m-%d %H:%M UTC")),
+                    None => "No further update is planned.".into(),
+                })]));
+            }
             (EventKind::NoteAdded, _) => {
                 blocks.push(Block::Paragraph(vec![Inline::Text(format!("{who} added a note:"))]));
                 if let Some(note) = p.note.as_deref().filter(|n| !n.trim().is_empty()) {
@@ -1241,6 +1256,7 @@ mod tests {
                     .unwrap(),
                 url: "https://rb.example.com/incidents/12".into(),
                 bridge_url: Some("https://meet.example.com/inc-12".into()),
+                latest_update: None,
             },
             change: change.map(|(field, old, new)| Change {
                 field: field.into(),

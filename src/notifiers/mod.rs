@@ -56,6 +56,25 @@ pub struct IncidentSnapshot {
     /// The conference bridge for this incident (from its service, or the default), if any.
     #[serde(default)]
     pub bridge_url: Option<String>,
+    /// The latest status update for stakeholders, if any (for a `status_update` event, the one
+    /// just posted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_update: Option<UpdateNote>,
+}
+
+/// A status update as integrations see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpdateNote {
+    /// When it was posted (UTC).
+    pub at: NaiveDateTime,
+    /// Who wrote it.
+    pub author: Actor,
+    /// What we know.
+    pub known: String,
+    /// What we are doing.
+    pub doing: String,
+    /// When the next update is due (UTC); `None`: no further update planned.
+    pub next_update_at: Option<NaiveDateTime>,
 }
 
 impl IncidentSnapshot {
@@ -307,6 +326,7 @@ mod tests {
             declared_at: at,
             url: "http://x/incidents/42".into(),
             bridge_url: None,
+            latest_update: None,
         };
         // sha256("1795237200123456") starts with d04be5 (computed with Python's hashlib).
         assert_eq!(snap.external_key(), "inc-42-d04be5");

@@ -151,7 +151,7 @@ pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventP
         EventKind::Declared => false,
         EventKind::SeverityChanged => pages(settings, threshold, old()?, &inc.status, false),
         EventKind::StatusChanged => pages(settings, threshold, &inc.severity, old()?, false),
-        EventKind::LeadChanged | EventKind::NoteAdded => return None,
+        EventKind::LeadChanged | EventKind::NoteAdded | EventKind::StatusUpdate | EventKind::Nudge => return None,
     };
     match (was, now) {
         (false, true) => Some(PageAction::Open),
@@ -523,6 +523,7 @@ pub(crate) mod tests {
                 declared_at: chrono::NaiveDateTime::default(),
                 url: "https://rb.example.com/incidents/12".into(),
                 bridge_url: None,
+                latest_update: None,
             },
             change: change.map(|(old, new)| Change {
                 field: if event == EventKind::StatusChanged {

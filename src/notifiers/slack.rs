@@ -110,7 +110,9 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::http::{self, SendError};
-use super::{Delivered, Delivery, EventPayload, ExtraStep, IncidentSnapshot, Notifier, NotifyError, RefStore};
+use super::{
+    Delivered, Delivery, EventPayload, ExtraStep, IncidentSnapshot, Notifier, NotifyError, RefStore, UpdateNote,
+};
 use crate::domain::{EventKind, Status};
 
 /// The name used in routing and on the incident page.
@@ -803,6 +805,11 @@ impl SlackNotifier {
             EventKind::StatusChanged | EventKind::SeverityChanged | EventKind::LeadChanged
         ) {
             jobs.push(Box::pin(self.set_topic(&channel, snap)));
+        }
+        if matches!(
+            p.event,
+            EventKind::StatusChanged | EventKind::SeverityChanged | EventKind::LeadChanged | EventKind::StatusUpdate
+        ) {
             jobs.push(Box::pin(self.update_announcement(d, &channel)));
         }
         if p.event == EventKind::LeadChanged
@@ -993,11 +1000,43 @@ pub fn announcement(snap: &IncidentSnapshot, channel: Option<&str>) -> (String, 
         snap.title,
         facts(snap)
     ));
-    let blocks = json!([
+    let mut blocks = vec![json!(
         { "type": "section", "text": { "type": "mrkdwn", "text": format!(
             "{mark} *{drill}<{}|{}: {}>*\n{}{channel_text}",
             snap.url, snap.reference(), escape(&snap.title), escape(&facts(snap))
-        ) } },
+        ) } }
+    )];
+    if let Some(u) = &snap.latest_update {
+        blocks.push(
+            json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": format!(
+            "*Latest update* ({}): {} \u{2014} {} {}",
+            u.at.format("%H:%M UTC"),
+            escape_cut(&u.known, 1200),
+            escape_cut(&u.doing, 1200),
+            escape(&next_update_text(u))
+        ) } ] }),
+        );
+    }
+    (text, Value::Array(blocks))
+}
+
+/// When the next update is due, in words.
+fn next_update_text(u: &UpdateNote) -> String {
+    match u.next_update_at {
+        Some(next) => format!("Next update by {}.", next.format("%H:%M UTC")),
+        None => "No further update is planned.".into(),
+    }
+}
+
+/// A status update, posted in the incident channel: what we know, what we are doing, next update.
+pub fn update_message(snap: &IncidentSnapshot, u: &UpdateNote) -> (String, Value) {
+    let head = format!("{} status update from {}", snap.reference(), u.author.name);
+    let text = escape_cut(&format!("{head}: {} {}", u.known, u.doing), 3000);
+    let blocks = json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": format!(":mega: *{}*", escape_cut(&head, 2900)) } },
+        { "type": "section", "text": { "type": "mrkdwn", "text": format!("*What we know*\n{}", escape_cut(&u.known, 2800)) } },
+        { "type": "section", "text": { "type": "mrkdwn", "text": format!("*What we are doing*\n{}", escape_cut(&u.doing, 2800)) } },
+        { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&format!("{} \u{b7} {}", next_update_text(u), facts(snap))) } ] },
     ]);
     (text, blocks)
 }
@@ -1032,6 +1071,11 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         },
         EventKind::NoteAdded => format!("{who} added a note: {}", p.note.clone().unwrap_or_default()),
         EventKind::Declared => format!("{who} declared {}.", snap.reference()),
+        EventKind::Nudge => format!(":alarm_clock: {}", p.note.clone().unwrap_or_default()),
+        EventKind::StatusUpdate => match &snap.latest_update {
+            Some(u) => return update_message(snap, u),
+            None => format!("{who} posted a status update."),
+        },
     };
     let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
     let blocks = json!([
@@ -1245,6 +1289,7 @@ mod tests {
             declared_at: chrono::NaiveDateTime::default(),
             url: "http://x/incidents/3".into(),
             bridge_url: None,
+            latest_update: None,
         };
         for (text, _) in [summary_message(&snap), announcement(&snap, Some("C123"))] {
             assert!(!text.contains("<!") && !text.contains("<https"), "{text}");

@@ -6,10 +6,13 @@ use chrono::{NaiveDateTime, Timelike};
 
 use super::ServiceError;
 use crate::db::DbConnection;
-use crate::db::models::{IncidentRow, NewOutboxRow, NewTimelineEntry, incident, outbox, timeline};
+use crate::db::models::{
+    IncidentRow, NewOutboxRow, NewStatusUpdate, NewTimelineEntry, incident, outbox, status_update, timeline,
+};
 use crate::domain::declaration::{SUMMARY_MAX_CHARS, now_utc, parse_severity};
+use crate::domain::update::UpdateInput;
 use crate::domain::{Actor, EventKind, KeyTime, KeyTimes, Status, check_transition};
-use crate::notifiers::{Change, EventPayload, ExtraStep, IncidentSnapshot};
+use crate::notifiers::{Change, EventPayload, ExtraStep, IncidentSnapshot, UpdateNote};
 use crate::routing::{RouteQuery, route};
 use crate::state::AppState;
 
@@ -31,7 +34,30 @@ pub fn snapshot(state: &AppState, row: &IncidentRow, services: Vec<String>) -> I
         declared_at: row.declared_at,
         url: state.incident_url(row.number),
         bridge_url: state.settings.bridge_for(&services),
+        latest_update: None,
     }
+}
+
+/// The incident as notifiers will see it, read inside a transaction: with its services and its
+/// latest status update.
+pub fn load_snapshot(
+    conn: &mut DbConnection,
+    state: &AppState,
+    row: &IncidentRow,
+) -> Result<IncidentSnapshot, ServiceError> {
+    let services = incident::services_of(conn, row.id)?;
+    let mut snap = snapshot(state, row, services);
+    snap.latest_update = status_update::latest_for(conn, row.id)?.map(|u| UpdateNote {
+        at: u.at,
+        author: Actor {
+            name: u.author_name,
+            email: u.author_email,
+        },
+        known: u.known,
+        doing: u.doing,
+        next_update_at: u.next_update_at,
+    });
+    Ok(snap)
 }
 
 /// The lead of a stored incident.
@@ -68,6 +94,35 @@ pub fn enqueue(
             drill: snap.drill,
         },
     );
+    enqueue_routes(
+        conn,
+        state,
+        snap,
+        timeline_entry_id,
+        event,
+        actor,
+        change,
+        note,
+        at,
+        routes,
+    )
+}
+
+/// Writes one outbox row per given route (see [`enqueue`]); for events that choose their own
+/// destinations, like nudges.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_routes(
+    conn: &mut DbConnection,
+    state: &AppState,
+    snap: &IncidentSnapshot,
+    timeline_entry_id: i64,
+    event: EventKind,
+    actor: &Actor,
+    change: Option<Change>,
+    note: Option<String>,
+    at: NaiveDateTime,
+    routes: Vec<crate::routing::Route>,
+) -> Result<usize, ServiceError> {
     if routes.is_empty() {
         return Ok(0);
     }
@@ -152,6 +207,8 @@ struct Applied {
     event: EventKind,
     change: Option<Change>,
     note: Option<String>,
+    /// A status update to store with the entry.
+    update: Option<NewStatusUpdate>,
 }
 
 /// Loads the incident, applies `apply`, writes it back with its timeline entry and outbox rows.
@@ -173,14 +230,17 @@ where
             }
             incident::update(conn, &row)?;
             let entry_id = timeline::insert(conn, &applied.entry)?;
+            if let Some(mut update) = applied.update {
+                update.timeline_entry_id = entry_id;
+                status_update::insert(conn, &update)?;
+            }
             if mustered {
                 let mut e = entry(&row, &actor, now, "mustered");
                 e.field = Some(KeyTime::Mustered.field().into());
                 e.new_value = Some(iso(now));
                 timeline::insert(conn, &e)?;
             }
-            let services = incident::services_of(conn, row.id)?;
-            let snap = snapshot(&st, &row, services);
+            let snap = load_snapshot(conn, &st, &row)?;
             enqueue(
                 conn,
                 &st,
@@ -438,6 +498,7 @@ pub async fn change_status(
                 new: Some(to.as_str().into()),
             }),
             note: None,
+            update: None,
         })
     })
     .await
@@ -481,6 +542,7 @@ pub async fn change_severity(
                 new: Some(to.clone()),
             }),
             note: None,
+            update: None,
         })
     })
     .await
@@ -521,6 +583,7 @@ pub async fn change_lead(
                 new: row.lead_name.clone(),
             }),
             note: None,
+            update: None,
         })
     })
     .await
@@ -546,6 +609,44 @@ pub async fn add_note(state: &AppState, number: i64, actor: Actor, body: &str) -
             event: EventKind::NoteAdded,
             change: None,
             note: Some(body.clone()),
+            update: None,
+        })
+    })
+    .await
+}
+
+/// Posts a status update for stakeholders: a timeline entry of its own kind, stored with its
+/// parts, and sent wherever routing sends `status_update` (the incident channel and the central
+/// announcement, the severity's email lists, a Jira comment, webhooks).
+pub async fn post_update(state: &AppState, number: i64, actor: Actor, input: UpdateInput) -> Result<(), ServiceError> {
+    mutate(state, number, actor, move |row, actor, now| {
+        let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
+        if status == Status::Resolved {
+            return Err(ServiceError::Conflict(
+                "This incident is resolved: reopen it before posting an update, or add a note.".into(),
+            ));
+        }
+        let next_update_at = input
+            .next_in_minutes
+            .map(|m| now + chrono::Duration::minutes(i64::from(m)));
+        let mut e = entry(row, actor, now, "status_update");
+        e.body = Some(format!("{}\n\n{}", input.known, input.doing));
+        e.new_value = next_update_at.map(iso);
+        Ok(Applied {
+            entry: e,
+            event: EventKind::StatusUpdate,
+            change: None,
+            note: None,
+            update: Some(NewStatusUpdate {
+                incident_id: row.id,
+                timeline_entry_id: 0,
+                at: now,
+                author_name: actor.name.clone(),
+                author_email: actor.email.clone(),
+                known: input.known.clone(),
+                doing: input.doing.clone(),
+                next_update_at,
+            }),
         })
     })
     .await

@@ -4,6 +4,7 @@
 
 pub mod declare;
 pub mod lifecycle;
+pub mod nudges;
 pub mod postmortem;
 pub mod queries;
 pub mod tokens;

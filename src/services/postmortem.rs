@@ -103,6 +103,8 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
         "declared" => format!("{who} declared the incident ({new})."),
         "mustered" => format!("Responders mustered ({who} was the first to join)."),
         "status_changed" => format!("{who} changed the status from {old} to {new}."),
+        "status_update" => format!("{who} posted a status update (under Status updates below)."),
+        "nudge" => "The responders were reminded:".to_string(),
         "severity_changed" => format!("{who} changed the severity from {old} to {new}."),
         "lead_changed" => match (&e.old_value, &e.new_value) {
             (None, Some(_)) if e.new_value.as_deref() == Some(e.actor_name.as_str()) => {
@@ -321,6 +323,7 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
         let _ = writeln!(w, "- **{}**: {}", at(&e.at, tz), describe(e, tz));
         if let Some(body) = &e.body
             && !body.trim().is_empty()
+            && e.kind != "status_update"
         {
             let _ = writeln!(w);
             let _ = write!(w, "{}", quote(body, "  "));
@@ -330,37 +333,29 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
 
     // Status updates.
     let _ = writeln!(w, "## Status updates\n");
-    let notes: Vec<&TimelineEntryRow> = d.timeline.iter().filter(|e| e.kind == "note").collect();
-    if notes.is_empty() {
-        let _ = writeln!(w, "No status updates or notes were posted during the incident.\n");
+    if d.updates.is_empty() {
+        let _ = writeln!(
+            w,
+            "No status updates were posted during the incident. Notes are in the timeline above.\n"
+        );
     } else {
         let _ = writeln!(
             w,
-            "Notes added to the timeline ({}), the closest record of the updates given; full text in the timeline above.\n",
-            notes.len()
+            "What stakeholders were told ({} update{}), as posted.\n",
+            d.updates.len(),
+            if d.updates.len() == 1 { "" } else { "s" }
         );
-        for e in notes {
-            let first = e
-                .body
-                .as_deref()
-                .unwrap_or_default()
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or_default();
-            let mut short: String = first.chars().take(120).collect();
-            if first.chars().count() > 120 {
-                short.push('\u{2026}');
-            }
-            let _ = writeln!(
-                w,
-                "- **{}**, {}: {}",
-                at(&e.at, tz),
-                inline(&e.actor_name),
-                inline(&short)
-            );
+        for u in &d.updates {
+            let _ = writeln!(w, "### {}, {}\n", at(&u.at, tz), inline(&u.author_name));
+            let _ = writeln!(w, "**What we know**\n");
+            let _ = write!(w, "{}", quote(&u.known, ""));
+            let _ = writeln!(w, "\n**What we are doing**\n");
+            let _ = write!(w, "{}", quote(&u.doing, ""));
+            let _ = match u.next_update_at {
+                Some(next) => writeln!(w, "\nNext update promised by {}.\n", at(&next, tz)),
+                None => writeln!(w, "\nNo further update was planned.\n"),
+            };
         }
-        let _ = writeln!(w);
     }
 
     // Sections to write.
@@ -536,6 +531,17 @@ mod tests {
             }],
             people: vec![],
             viewer_time_zone: None,
+            updates: vec![crate::db::models::StatusUpdateRow {
+                id: 1,
+                incident_id: 1,
+                timeline_entry_id: 7,
+                at: t("14:45"),
+                author_name: "Ada Lovelace".into(),
+                author_email: "ada@example.com".into(),
+                known: "Card payments fail for about 20% of customers.".into(),
+                doing: "Rolling back the 14:00 deploy.".into(),
+                next_update_at: Some(t("15:15")),
+            }],
         }
     }
 
@@ -563,6 +569,7 @@ mod tests {
                 "## Roles",
                 "## Timeline",
                 "## Status updates",
+                "### 2026-11-21 15:45 CET, Ada Lovelace",
                 "## Contributing factors",
                 "## Follow-ups",
                 "## Integrations",
@@ -576,6 +583,12 @@ mod tests {
             "- Ada Lovelace led the response from 2026-11-21 15:23 CET to 2026-11-21 18:30 CET (resolution)."
         ));
         assert!(md.contains("- Jira ticket: [OPS-7](<https://jira.example.com/browse/OPS-7>)"));
+        assert!(
+            md.contains(
+                "### 2026-11-21 15:45 CET, Ada Lovelace\n\n**What we know**\n\n> Card payments fail for about 20% of customers.\n\n**What we are doing**\n\n> Rolling back the 14:00 deploy.\n\nNext update promised by 2026-11-21 16:15 CET.\n"
+            ),
+            "{md}"
+        );
     }
 
     #[test]
@@ -601,8 +614,9 @@ mod tests {
         d.row.summary.clear();
         d.timeline.clear();
         d.external.clear();
+        d.updates.clear();
         let sparse = render(&d, Tz::UTC, &Settings::default(), t("18:00")).to_lowercase();
-        assert!(sparse.contains("no status updates or notes were posted"));
+        assert!(sparse.contains("no status updates were posted"));
         assert!(sparse.contains("nothing was sent to other systems"));
         for text in [&md, &sparse] {
             assert!(text.contains("what made this possible?"));

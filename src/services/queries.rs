@@ -12,6 +12,8 @@ pub struct IncidentSummary {
     pub row: IncidentRow,
     /// Its services.
     pub services: Vec<String>,
+    /// Its latest status update, if any.
+    pub latest_update: Option<crate::db::models::StatusUpdateRow>,
 }
 
 /// What the dashboard shows.
@@ -31,6 +33,7 @@ pub const LIVE_LIMIT: i64 = 500;
 fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel::QueryResult<Vec<IncidentSummary>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let pairs = incident::services_of_many(conn, &ids)?;
+    let mut updates = crate::db::models::status_update::latest_for_each(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -39,7 +42,15 @@ fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel:
                 .filter(|(id, _)| *id == row.id)
                 .map(|(_, s)| s.clone())
                 .collect();
-            IncidentSummary { row, services }
+            let latest_update = updates
+                .iter()
+                .position(|u| u.incident_id == row.id)
+                .map(|i| updates.swap_remove(i));
+            IncidentSummary {
+                row,
+                services,
+                latest_update,
+            }
         })
         .collect())
 }
@@ -130,6 +141,8 @@ pub struct IncidentDetail {
     pub people: Vec<crate::db::models::user::UserRow>,
     /// The time zone the viewer chose, if a viewer was named and chose one.
     pub viewer_time_zone: Option<String>,
+    /// Its status updates, oldest first.
+    pub updates: Vec<crate::db::models::StatusUpdateRow>,
 }
 
 /// Loads one incident by number, with the time zone of `viewer` (an email) when given.
@@ -149,11 +162,13 @@ pub async fn incident_detail(
             let deliveries = outbox::list_for(conn, row.id)?;
             let external = crate::db::models::external_ref::list_for(conn, row.id)?;
             let people = crate::db::models::user::list(conn, 500)?;
+            let updates = crate::db::models::status_update::list_for(conn, row.id)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
             };
             Ok(Some(IncidentDetail {
+                updates,
                 people,
                 viewer_time_zone,
                 row,

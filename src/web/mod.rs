@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/incidents/{number}/lead", web::post().to(pages::incident::lead))
         .route("/incidents/{number}/notes", web::post().to(pages::incident::note))
+        .route("/incidents/{number}/updates", web::post().to(pages::incident::update))
         .route(
             "/incidents/{number}/key-times",
             web::post().to(pages::incident::key_times),

@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/severity"),
     ("POST", "/incidents/{number}/lead"),
     ("POST", "/incidents/{number}/notes"),
+    ("POST", "/incidents/{number}/updates"),
     ("POST", "/incidents/{number}/key-times"),
     ("POST", "/incidents/{number}/deliveries/{id}/retry"),
     ("GET", "/api/v1/incidents"),
@@ -50,6 +51,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{number}/severity"),
     ("POST", "/api/v1/incidents/{number}/lead"),
     ("POST", "/api/v1/incidents/{number}/notes"),
+    ("POST", "/api/v1/incidents/{number}/updates"),
     ("POST", "/api/v1/incidents/{number}/key-times"),
     ("GET", "/api/v1/openapi.json"),
 ];
@@ -649,6 +651,8 @@ async fn api_call(app: &TestApp, method: &str, path: &str, token: &str) -> reqwe
                 json!({"body": "a note"})
             } else if path.ends_with("/key-times") {
                 json!({"detected_at": null})
+            } else if path.ends_with("/updates") {
+                json!({"known": "Checkout fails", "doing": "Rolling back", "next_update_in_minutes": 30})
             } else {
                 json!({"title": "declared by a token"})
             };

@@ -608,6 +608,7 @@ pub fn route_all_to(settings: &mut Settings, notifiers: &[&str]) {
         name: "test".into(),
         events: redbutton::domain::EventKind::ALL
             .iter()
+            .filter(|k| **k != redbutton::domain::EventKind::Nudge)
             .map(|k| k.as_str().to_string())
             .collect(),
         severities: vec![],

@@ -424,6 +424,15 @@ fn forms(s: &Setup) -> Vec<Form> {
             &[("note", "A valid note")],
         ),
         f(
+            "POST updates",
+            format!("/incidents/{t}/updates"),
+            &[
+                ("known", "Checkout fails for some"),
+                ("doing", "Rolling back"),
+                ("next_update", "30"),
+            ],
+        ),
+        f(
             "POST retry",
             format!("/incidents/{t}/deliveries/{}/retry", s.dead_delivery),
             &[],
@@ -1104,6 +1113,13 @@ async fn stored(app: &TestApp) -> Vec<String> {
                     s::outbox::table
                         .order(s::outbox::id)
                         .select(OutboxRow::as_select())
+                        .load(c)?
+                ),
+                format!(
+                    "status_updates {:?}",
+                    s::status_updates::table
+                        .order(s::status_updates::id)
+                        .select(redbutton::db::models::StatusUpdateRow::as_select())
                         .load(c)?
                 ),
                 format!(

@@ -78,6 +78,21 @@ async fn scripted(app: &TestApp) -> i64 {
             .await;
         assert_eq!(r.status(), 303);
     }
+    let r = app
+        .post_form(
+            &format!("/incidents/{n}/updates"),
+            &[
+                ("csrf", &csrf),
+                (
+                    "known",
+                    "Card payments fail for some customers.\n# Not a heading either",
+                ),
+                ("doing", "Rolling back the 14:02 deploy."),
+                ("next_update", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
     app.change_status(n, "investigating", "mitigated").await;
     app.change_status(n, "mitigated", "resolved").await;
 
@@ -149,6 +164,7 @@ async fn postmortem_draft_of_a_scripted_incident_section_by_section() {
             "## Roles",
             "## Timeline",
             "## Status updates",
+            format!("### {}, Ada Lovelace", when("status_update", 0)).as_str(),
             "## Contributing factors",
             "## Follow-ups",
             "## Integrations",
@@ -276,11 +292,22 @@ async fn postmortem_draft_of_a_scripted_incident_section_by_section() {
     assert!(!html.contains("<script"));
 
     let updates = section(&md, "## Status updates");
-    assert!(updates.contains(&format!(
-        "- **{}**, Ada Lovelace: Rolled back the 14:02 deploy.",
-        when("note", 0)
-    )));
-    assert!(updates.contains(&format!("- **{}**, Ada Lovelace: \\# Not a heading", when("note", 1))));
+    let posted = timeline.iter().find(|e| e.kind == "status_update").unwrap().at;
+    assert!(
+        updates.contains("What stakeholders were told (1 update), as posted."),
+        "{updates}"
+    );
+    assert!(
+        updates.contains(&format!(
+            "### {}, Ada Lovelace\n\n**What we know**\n\n> Card payments fail for some customers.\n> \\# Not a heading either\n\n\
+             **What we are doing**\n\n> Rolling back the 14:02 deploy.\n\nNext update promised by {}.\n",
+            paris(&posted),
+            paris(&(posted + Duration::minutes(30)))
+        )),
+        "{updates}"
+    );
+    // The timeline points to it rather than repeating it.
+    assert!(section(&md, "## Timeline").contains("Ada Lovelace posted a status update (under Status updates below)."));
 
     let factors = section(&md, "## Contributing factors");
     assert!(factors.contains("- What made this possible?"));

@@ -224,28 +224,28 @@ async fn every_event_is_posted_signed_with_the_documented_body() {
             "type": "incident.declared", "version": 1, "id": "<id>", "occurred_at": "<time>",
             "actor": ada,
             "incident": incident_json(&app, n, "SEV1", "investigating"),
-            "change": null, "note": null
+            "change": null, "note": null, "update": null
         }),
         json!({
             "type": "incident.status_changed", "version": 1, "id": "<id>", "occurred_at": "<time>",
             "actor": ada,
             "incident": incident_json(&app, n, "SEV1", "identified"),
             "change": {"field": "status", "old": "investigating", "new": "identified"},
-            "note": null
+            "note": null, "update": null
         }),
         json!({
             "type": "incident.severity_changed", "version": 1, "id": "<id>", "occurred_at": "<time>",
             "actor": ada,
             "incident": incident_json(&app, n, "SEV2", "identified"),
             "change": {"field": "severity", "old": "SEV1", "new": "SEV2"},
-            "note": null
+            "note": null, "update": null
         }),
         json!({
             "type": "incident.status_changed", "version": 1, "id": "<id>", "occurred_at": "<time>",
             "actor": ada,
             "incident": incident_json(&app, n, "SEV2", "resolved"),
             "change": {"field": "status", "old": "identified", "new": "resolved"},
-            "note": null
+            "note": null, "update": null
         }),
     ];
     for (i, (req, want)) in got.iter().zip(expected.iter()).enumerate() {

@@ -9,6 +9,7 @@ pub mod login_attempt;
 pub mod outbox;
 pub mod secret;
 pub mod session;
+pub mod status_update;
 pub mod timeline;
 pub mod user;
 
@@ -16,4 +17,5 @@ pub use external_ref::ExternalRefRow;
 pub use idempotency::IdempotencyRecord;
 pub use incident::{IncidentFilter, IncidentRow, NewIncident};
 pub use outbox::{DeliveryState, NewOutboxRow, OutboxRow};
+pub use status_update::{NewStatusUpdate, NudgeRow, StatusUpdateRow};
 pub use timeline::{NewTimelineEntry, TimelineEntryRow};

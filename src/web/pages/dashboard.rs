@@ -6,8 +6,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::Read;
+use crate::config::Settings;
 use crate::db::models::IncidentFilter;
 use crate::domain::declaration::now_utc;
+use crate::domain::update::next_update_due;
 use crate::domain::{Status, UNKNOWN_SEVERITY};
 use crate::services::queries::{self, IncidentSummary};
 use crate::state::AppState;
@@ -31,14 +33,33 @@ pub struct Row {
     pub declared_iso: String,
     pub lead: String,
     pub last_update: String,
+    /// The latest status update's first words, if any.
+    pub update_excerpt: Option<String>,
+    /// When the next update is due (`14:35 UTC`), and whether that has passed.
+    pub next_due: Option<(String, bool)>,
     pub services: String,
     pub drill: bool,
 }
 
 impl Row {
     /// Builds a row for display.
-    pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime) -> Self {
+    pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime, settings: &Settings) -> Self {
         let status = Status::parse(&s.row.status).unwrap_or(Status::Investigating);
+        let latest = s.latest_update.as_ref();
+        let next_due = next_update_due(
+            status,
+            s.row.declared_at,
+            latest.map(|u| (u.at, u.next_update_at)),
+            settings.cadence(&s.row.severity).update_minutes,
+        )
+        .map(|at| (at.format("%H:%M UTC").to_string(), at < *now));
+        let update_excerpt = latest.map(|u| {
+            let mut short: String = u.known.chars().take(140).collect();
+            if u.known.chars().count() > 140 {
+                short.push('\u{2026}');
+            }
+            short
+        });
         let end = s.row.resolved_at.unwrap_or(*now);
         Row {
             number: s.row.number,
@@ -52,6 +73,8 @@ impl Row {
             declared_iso: view::iso(&s.row.declared_at),
             lead: s.row.lead_name.clone().unwrap_or_default(),
             last_update: format!("{} ago", view::age(&s.row.updated_at, now)),
+            update_excerpt,
+            next_due,
             services: s.services.join(", "),
             drill: s.row.drill,
         }
@@ -174,8 +197,8 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
     };
     let page_view = DashboardPage {
         me: Some(Me::new(&user, state.settings.auth.mode)),
-        live: d.live.iter().map(|s| Row::from_summary(s, &now)).collect(),
-        past: d.past.iter().map(|s| Row::from_summary(s, &now)).collect(),
+        live: d.live.iter().map(|s| Row::from_summary(s, &now, settings)).collect(),
+        past: d.past.iter().map(|s| Row::from_summary(s, &now, settings)).collect(),
         past_total: d.past_total,
         page,
         pages,

@@ -9,9 +9,10 @@ use crate::auth::{Principal, Read, Work};
 use crate::db::models::{DeliveryState, OutboxRow, TimelineEntryRow};
 use crate::domain::declaration::now_utc;
 use crate::domain::key_times::format_duration;
+use crate::domain::update::{NEXT_UPDATE_CHOICES, UpdateInput, next_update_due, span};
 use crate::domain::{IncidentNumber, KeyTime, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
 use crate::services::queries::{self, IncidentDetail, incident_detail};
-use crate::services::{ServiceError, lifecycle};
+use crate::services::{ServiceError, lifecycle, nudges};
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::pages::Me;
@@ -118,6 +119,29 @@ pub struct DurationView {
     pub value: String,
 }
 
+/// The latest status update, shown.
+pub struct UpdateView {
+    pub at: view::Shown,
+    pub author: String,
+    pub known: String,
+    pub doing: String,
+}
+
+/// When the next update is due, shown.
+pub struct NextDueView {
+    pub at: view::Shown,
+    /// `in 12 min` or `7 min overdue`.
+    pub relative: String,
+    pub overdue: bool,
+}
+
+/// A "next update by" choice of the update form.
+pub struct NextChoice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
 /// A status the incident can move to.
 pub struct NextStatus {
     pub value: &'static str,
@@ -160,7 +184,37 @@ pub struct IncidentPage {
     can_work: bool,
     /// People who have signed in, as (email, name), for the lead picker.
     people: Vec<(String, String)>,
+    latest_update: Option<UpdateView>,
+    next_due: Option<NextDueView>,
+    /// What is overdue now (the nudges' reminders).
+    reminders: Vec<String>,
+    next_choices: Vec<NextChoice>,
+    /// Whether updates can be posted (not once resolved).
+    can_update: bool,
     error: Option<String>,
+}
+
+fn next_choices(state: &AppState, severity: &str) -> Vec<NextChoice> {
+    let cadence = state.settings.cadence(severity).update_minutes.unwrap_or(60);
+    // The listed choice closest to the severity's cadence is preselected.
+    let best = NEXT_UPDATE_CHOICES
+        .iter()
+        .min_by_key(|m| (i64::from(**m) - i64::from(cadence)).abs())
+        .copied()
+        .unwrap_or(60);
+    NEXT_UPDATE_CHOICES
+        .iter()
+        .map(|m| NextChoice {
+            value: m.to_string(),
+            label: format!("in {}", span(i64::from(*m))),
+            selected: *m == best,
+        })
+        .chain([NextChoice {
+            value: "none".into(),
+            label: "no further update planned".into(),
+            selected: false,
+        }])
+        .collect()
 }
 
 /// A time stored in a timeline entry (`2026-11-21T14:05:00Z`), in the viewer's time zone.
@@ -195,6 +249,14 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
             _ => format!("handed the lead from {old} to {new}"),
         },
         "note" => "added a note".into(),
+        "status_update" => match e.new_value.as_deref() {
+            Some(_) => format!(
+                "posted a status update; next by {}",
+                entry_time(e.new_value.as_deref(), tz)
+            ),
+            None => "posted a status update; no further update planned".into(),
+        },
+        "nudge" => "reminded the responders".into(),
         "delivery_retried" => "asked to retry a failed delivery".into(),
         other => other.replace('_', " "),
     }
@@ -282,7 +344,40 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
             value: d.map(format_duration).unwrap_or_else(|| "\u{2014}".into()),
         })
         .collect();
+    let latest = d.updates.last();
+    let due = next_update_due(
+        status,
+        row.declared_at,
+        latest.map(|u| (u.at, u.next_update_at)),
+        settings.cadence(&row.severity).update_minutes,
+    );
+    let next_due = due.map(|at| {
+        let minutes = (at - now).num_minutes();
+        NextDueView {
+            at: view::shown(&at, tz),
+            relative: if at >= now {
+                format!("in {}", span(minutes.max(0)))
+            } else {
+                format!("{} overdue", span(-minutes))
+            },
+            overdue: at < now,
+        }
+    });
+    let reminders = nudges::due_now(state, row, latest.map(|u| (u.at, u.next_update_at)), now)
+        .iter()
+        .map(|n| nudges::reminder(row, n, now))
+        .collect();
     IncidentPage {
+        latest_update: latest.map(|u| UpdateView {
+            at: view::shown(&u.at, tz),
+            author: u.author_name.clone(),
+            known: u.known.clone(),
+            doing: u.doing.clone(),
+        }),
+        next_due,
+        reminders,
+        next_choices: next_choices(state, &row.severity),
+        can_update: status != Status::Resolved,
         me: Some(Me::new(user, state.settings.auth.mode)),
         csrf: user.csrf().to_string(),
         number: row.number,
@@ -490,6 +585,22 @@ pub async fn note(
 ) -> HttpResponse {
     handle(req, body, user, state, &path, |st, n, u, form| async move {
         lifecycle::add_note(&st, n, u.actor, form.get("note")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/updates`: a status update for stakeholders.
+pub async fn update(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        let input = UpdateInput::parse(form.get("known"), form.get("doing"), form.get("next_update"))
+            .map_err(ServiceError::Invalid)?;
+        lifecycle::post_update(&st, n, u.actor, input).await
     })
     .await
 }

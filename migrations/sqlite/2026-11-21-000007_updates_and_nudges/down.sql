@@ -1,0 +1,2 @@
+DROP TABLE nudges;
+DROP TABLE status_updates;
