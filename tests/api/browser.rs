@@ -449,3 +449,104 @@ async fn a_person_declares_and_resolves_in_a_desktop_browser_with_live_refresh()
 async fn a_person_declares_and_resolves_on_a_phone_with_javascript_off() {
     walk(Device::PhoneWithoutJs).await;
 }
+
+/// Someone else, on another replica, changes the incident while a responder watches its page:
+/// the status, the lead, the latest status update and the timeline change in place, without a
+/// reload, and the page's forms follow (the next change from the browser is not refused as stale).
+#[tokio::test]
+async fn the_incident_page_follows_another_sessions_changes_live() {
+    let Some((browser, driver_path)) = browser_paths() else {
+        return;
+    };
+    let db = TestDb::new();
+    let app = TestApp::spawn(Spawn::new(&db)).await;
+    // The other session: Ada, through plain HTTP, on a second server process sharing the
+    // database (another replica): the page learns of her changes from the database alone.
+    let other = TestApp::spawn(Spawn::new(&db)).await;
+    other.identify("Ada Lovelace", "ada@example.com").await;
+    let n = other.declare_ok("Search results empty").await;
+    let incident = format!("/incidents/{n}");
+
+    let driver = Driver::start(&driver_path).await;
+    let c = open_browser(&driver, &browser, Device::Desktop).await;
+    let mut w = Walk {
+        c,
+        base: app.address.clone(),
+        device: Device::Desktop,
+        shots: vec![],
+    };
+    w.goto(&incident).await;
+    assert!(w.path().await.starts_with("/identify"));
+    w.type_into("input[name=name]", "Grace Hopper").await;
+    w.type_into("input[name=email]", "grace@example.com").await;
+    w.click("form[action='/identify'] button[type=submit]").await;
+    assert_eq!(w.path().await, incident);
+    assert!(w.text("#facts .status").await.contains("Investigating"));
+    // A mark that a reload would wipe.
+    w.c.execute("window.__watching = 'since before the change'; return true;", vec![])
+        .await
+        .unwrap();
+
+    other.change_status(n, "investigating", "identified").await;
+    let csrf = other.csrf().await;
+    let r = other
+        .post_form(
+            &format!("{incident}/updates"),
+            &[
+                ("csrf", &csrf),
+                ("known", "Search returns nothing for every query since 10:02."),
+                ("doing", "Reindexing from the last snapshot."),
+                ("next_update", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = other
+        .post_form(
+            &format!("{incident}/lead"),
+            &[("csrf", &csrf), ("expected", ""), ("action", "take")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+
+    w.wait_for("#facts .status-identified", Duration::from_secs(15), false)
+        .await;
+    w.wait_for("#lead-card", Duration::from_secs(1), false).await;
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while !w.text("#facts").await.contains("Lead: Ada Lovelace") {
+        assert!(Instant::now() < deadline, "lead not shown: {}", w.text("#facts").await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        w.text("#latest-update")
+            .await
+            .contains("Search returns nothing for every query since 10:02."),
+        "{}",
+        w.text("#latest-update").await
+    );
+    let timeline = w.text("#timeline").await.to_lowercase();
+    assert!(
+        timeline.contains("changed the status from investigating to identified"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("posted a status update"), "{timeline}");
+    let mark = w.c.execute("return window.__watching || null;", vec![]).await.unwrap();
+    assert_eq!(mark, json!("since before the change"), "the page was reloaded");
+    assert_eq!(w.path().await, incident);
+    w.console_is_clean("live changes").await;
+    w.screenshot("incident-live").await;
+
+    // The refreshed status form carries the new state, so acting on it is not refused as stale.
+    w.choose("form[action$='/status'] select[name=status]", "mitigated")
+        .await;
+    w.click("form[action$='/status'] button[type=submit]").await;
+    assert!(
+        w.text("#facts .status").await.contains("Mitigated"),
+        "{}",
+        w.c.source().await.unwrap_or_default()
+    );
+    w.c.close().await.unwrap();
+    drop(driver);
+    other.stop().await;
+    app.stop().await;
+}
