@@ -141,3 +141,112 @@ async fn email_follows_severity_changes_and_resolution_with_the_call_link() {
     assert!(html.contains("href=\"https://meet.example.com/checkout\""));
     app.stop().await;
 }
+
+/// Changing the severity routes the change (and everything after it) by the new level: going up
+/// reaches leadership's list and pages; coming down below the paging threshold resolves the page,
+/// and what follows no longer reaches leadership.
+#[tokio::test]
+async fn severity_changes_reapply_routing_for_the_new_level() {
+    let pagerduty = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/enqueue"))
+        .respond_with(crate::pagers::pd_accepted("redbutton-inc-1"))
+        .mount(&pagerduty)
+        .await;
+    let sink = SmtpSink::start();
+    let db = TestDb::new();
+    let mut spawn = Spawn::new(&db);
+    let s = &mut spawn.settings;
+    s.services = vec![service("checkout", "Checkout", &["payments@example.com"])];
+    let mut email = email_to_sink(sink.port);
+    email.always_to.clear();
+    s.integrations.email = Some(email);
+    s.integrations.pagerduty = Some(
+        toml::from_str(&format!(
+            "base_url = \"{}\"\nrouting_key_env = \"PD_KEY\"\npage_at_or_above = \"SEV1\"\n",
+            pagerduty.uri()
+        ))
+        .unwrap(),
+    );
+    s.secret_values
+        .insert("PD_KEY".into(), crate::pagers::PD_DEFAULT.into());
+    s.routing = vec![
+        rule("name = \"teams\"\nnotifiers = [\"email\", \"pagerduty\"]\n"),
+        rule(
+            "name = \"leadership\"\nseverities = [\"SEV0\", \"SEV1\"]\nnotifiers = [\"email\"]\nemail_to = [\"leadership@example.com\"]\nservice_lists = false\n",
+        ),
+    ];
+    let app = TestApp::spawn(spawn).await;
+    app.identify("Ada Lovelace", "ada@example.com").await;
+    let r = app
+        .declare(&[
+            ("title", "Slow checkout"),
+            ("severity", "SEV3"),
+            ("services", "checkout"),
+        ])
+        .await;
+    let n = number_from_location(&r);
+    let key = format!("redbutton-{}", app.external_key(n).await);
+    let mails = sink.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(mails[0].rcpt_tos, ["payments@example.com"], "SEV3: the team only");
+
+    // Up to SEV1: leadership hears of it, and it pages.
+    app.change_severity(n, "SEV3", "SEV1").await;
+    let mails = sink.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(mails[1].rcpt_tos, ["leadership@example.com", "payments@example.com"]);
+    assert!(
+        mails[1]
+            .header("Subject")
+            .unwrap()
+            .starts_with(&format!("[SEV1] INC-{n} severity changed"))
+    );
+    app.wait_outbox(&["done"], Duration::from_secs(15)).await;
+    let sent = pagerduty.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    let trigger = crate::pagers::body(&sent[0]);
+    assert_eq!(trigger["event_action"], json!("trigger"));
+    assert_eq!(trigger["dedup_key"], json!(key));
+
+    // An update while at SEV1 reaches leadership too.
+    let csrf = app.csrf().await;
+    let r = app
+        .post_form(
+            &format!("/incidents/{n}/updates"),
+            &[
+                ("csrf", &csrf),
+                ("known", "Slow for all."),
+                ("doing", "Scaling out."),
+                ("next_update", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let mails = sink.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(mails[2].rcpt_tos, ["leadership@example.com", "payments@example.com"]);
+
+    // Down to SEV2: below the threshold, the page is resolved, and leadership is off the list.
+    app.change_severity(n, "SEV1", "SEV2").await;
+    let mails = sink.wait_for(4, Duration::from_secs(15)).await;
+    assert_eq!(mails[3].rcpt_tos, ["payments@example.com"]);
+    app.wait_outbox(&["done"], Duration::from_secs(15)).await;
+    let sent = pagerduty.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        crate::pagers::body(&sent[1]),
+        json!({"routing_key": crate::pagers::PD_DEFAULT, "event_action": "resolve", "dedup_key": key})
+    );
+
+    // Back up to SEV0: it pages again under the same key (a new alert on the same incident).
+    app.change_severity(n, "SEV2", "SEV0").await;
+    app.wait_outbox(&["done"], Duration::from_secs(15)).await;
+    let sent = pagerduty.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 3);
+    let again = crate::pagers::body(&sent[2]);
+    assert_eq!(
+        (again["event_action"].clone(), again["dedup_key"].clone()),
+        (json!("trigger"), json!(key))
+    );
+    let mails = sink.wait_for(5, Duration::from_secs(15)).await;
+    assert_eq!(mails[4].rcpt_tos, ["leadership@example.com", "payments@example.com"]);
+    app.stop().await;
+}
