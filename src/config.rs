@@ -1133,6 +1133,46 @@ mod tests {
     }
 
     #[test]
+    fn nudge_cadence_falls_back_to_the_defaults_and_bad_nudge_settings_are_named() {
+        let s = Settings::default();
+        let sev1 = s.cadence("SEV1");
+        assert_eq!(
+            (sev1.no_lead_minutes, sev1.update_minutes, sev1.mitigated_minutes),
+            (Some(10), Some(30), Some(240))
+        );
+        let unknown = s.cadence("unknown");
+        assert_eq!(
+            (
+                unknown.no_lead_minutes,
+                unknown.update_minutes,
+                unknown.mitigated_minutes
+            ),
+            (Some(15), Some(60), Some(480))
+        );
+        let custom = Settings::parse(
+            "[nudges]\nno_update_minutes = 0\n[[severities]]\nid = \"P1\"\ncriterion = \"Bad\"\nno_lead_minutes = 3\n",
+        )
+        .unwrap();
+        let p1 = custom.cadence("P1");
+        assert_eq!((p1.no_lead_minutes, p1.update_minutes), (Some(3), None), "0 is off");
+        for (toml, key) in [
+            ("[nudges]\ncheck_every_seconds = 0\n", "nudges.check_every_seconds"),
+            ("[nudges]\nemail_lead = true\n", "nudges.email_lead"),
+            ("[nudges]\nsoon = 1\n", "soon"),
+            (
+                "[integrations.email]\nhost = \"localhost\"\ntls = \"none\"\n[[routing]]\nevents = [\"nudge\"]\nnotifiers = [\"email\"]\n",
+                "routing[0].events",
+            ),
+        ] {
+            let e = match Settings::parse(toml) {
+                Ok(s) => s.validate(&[]).unwrap_err().to_string(),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+    }
+
+    #[test]
     fn example_configs_are_valid() {
         let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
         assert_eq!(example.services.len(), 2);
