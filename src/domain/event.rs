@@ -14,10 +14,13 @@ pub enum EventKind {
     LeadChanged,
     /// A free-text note was added to the timeline.
     NoteAdded,
+    /// A follow-up was recorded. Not routable: only Jira receives it, when
+    /// `integrations.jira.follow_ups` is on, to open an issue for it.
+    FollowUpAdded,
 }
 
 impl EventKind {
-    /// Every kind.
+    /// Every kind that routing rules and webhook filters can name (not [`EventKind::FollowUpAdded`]).
     pub const ALL: [EventKind; 5] = [
         EventKind::Declared,
         EventKind::StatusChanged,
@@ -34,10 +37,11 @@ impl EventKind {
             EventKind::SeverityChanged => "severity_changed",
             EventKind::LeadChanged => "lead_changed",
             EventKind::NoteAdded => "note_added",
+            EventKind::FollowUpAdded => "follow_up_added",
         }
     }
 
-    /// Parses the stored form.
+    /// Parses the configured form of a routable kind.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }

@@ -92,6 +92,7 @@ fn verb(p: &EventPayload) -> String {
         EventKind::SeverityChanged => "severity changed".into(),
         EventKind::LeadChanged => "has a new lead".into(),
         EventKind::NoteAdded => "note".into(),
+        EventKind::FollowUpAdded => "follow-up added".into(),
     }
 }
 

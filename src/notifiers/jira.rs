@@ -81,6 +81,23 @@ pub struct JiraSettings {
     /// Per service: another project, and extra fields (custom fields) set on create.
     #[serde(default)]
     pub services: BTreeMap<String, JiraService>,
+    /// Open a Jira issue for each follow-up recorded on an incident, linked to the incident's
+    /// ticket, and keep the follow-up's status in step with it.
+    #[serde(default)]
+    pub follow_ups: bool,
+    /// Issue type of follow-up issues; `issue_type` when not set.
+    #[serde(default)]
+    pub follow_up_issue_type: Option<String>,
+    /// Name of the issue link type between a follow-up issue and the incident's ticket.
+    #[serde(default = "default_link_type")]
+    pub follow_up_link_type: String,
+    /// Whether to set Jira's due date field (`duedate`) from the follow-up's due date; turn off
+    /// for projects whose create screen lacks it.
+    #[serde(default = "yes")]
+    pub follow_up_due_date: bool,
+    /// How often every server asks Jira for the status of open follow-up issues, in seconds.
+    #[serde(default = "default_sync_seconds")]
+    pub follow_up_sync_seconds: u64,
 }
 
 /// `[integrations.jira.services.<id>]`
@@ -121,6 +138,12 @@ fn default_reopen() -> Vec<String> {
 fn yes() -> bool {
     true
 }
+fn default_link_type() -> String {
+    "Relates".into()
+}
+fn default_sync_seconds() -> u64 {
+    300
+}
 
 impl JiraSettings {
     /// Checks the section.
@@ -139,6 +162,21 @@ impl JiraSettings {
             return Err(bad(format!("{key}.issue_type"), "must not be empty"));
         }
         check_label(&format!("{key}.label_prefix"), &self.label_prefix)?;
+        if self.follow_up_issue_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(bad(format!("{key}.follow_up_issue_type"), "must not be empty"));
+        }
+        if self.follow_up_link_type.trim().is_empty() {
+            return Err(bad(
+                format!("{key}.follow_up_link_type"),
+                "must name an issue link type, like Relates",
+            ));
+        }
+        if !(10..=86_400).contains(&self.follow_up_sync_seconds) {
+            return Err(bad(
+                format!("{key}.follow_up_sync_seconds"),
+                "must be between 10 and 86400 (seconds)",
+            ));
+        }
         for l in &self.labels {
             check_label(&format!("{key}.labels"), l)?;
         }
@@ -1250,6 +1288,7 @@ mod tests {
             note: None,
             email_to: vec![],
             step: None,
+            follow_up: None,
         }
     }
 

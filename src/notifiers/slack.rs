@@ -1032,6 +1032,10 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         },
         EventKind::NoteAdded => format!("{who} added a note: {}", p.note.clone().unwrap_or_default()),
         EventKind::Declared => format!("{who} declared {}.", snap.reference()),
+        EventKind::FollowUpAdded => format!(
+            "{who} added a follow-up: {}",
+            p.follow_up.as_ref().map(|f| f.title.as_str()).unwrap_or_default()
+        ),
     };
     let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
     let blocks = json!([
