@@ -184,10 +184,7 @@ pub fn parse_due(raw: &str, today: NaiveDate) -> Result<NaiveDate, FieldError> {
         return Err(FieldError::new("due_on", "The due date is more than a year ago."));
     }
     if date > today + chrono::Duration::days(DUE_FUTURE_DAYS) {
-        return Err(FieldError::new(
-            "due_on",
-            "The due date is more than five years away.",
-        ));
+        return Err(FieldError::new("due_on", "The due date is more than five years away."));
     }
     Ok(date)
 }
@@ -225,8 +222,16 @@ mod tests {
         assert_eq!(next_status(Open, StatusAction::WontDo), Ok(WontDo));
         assert_eq!(next_status(Done, StatusAction::Reopen), Ok(Open));
         assert_eq!(next_status(WontDo, StatusAction::Reopen), Ok(Open));
-        assert!(next_status(Open, StatusAction::Reopen).unwrap_err().contains("already open"));
-        assert!(next_status(Done, StatusAction::Done).unwrap_err().contains("already done"));
+        assert!(
+            next_status(Open, StatusAction::Reopen)
+                .unwrap_err()
+                .contains("already open")
+        );
+        assert!(
+            next_status(Done, StatusAction::Done)
+                .unwrap_err()
+                .contains("already done")
+        );
         assert!(next_status(Done, StatusAction::WontDo).is_err());
         assert!(StatusAction::parse("close").is_err());
     }
@@ -272,7 +277,10 @@ mod tests {
     fn overdue_means_open_and_due_before_today() {
         let today = day("2026-11-21");
         assert!(is_overdue(FollowUpStatus::Open, "2026-11-20", today));
-        assert!(!is_overdue(FollowUpStatus::Open, "2026-11-21", today), "due today is not late");
+        assert!(
+            !is_overdue(FollowUpStatus::Open, "2026-11-21", today),
+            "due today is not late"
+        );
         assert!(!is_overdue(FollowUpStatus::Done, "2026-11-01", today));
         assert!(!is_overdue(FollowUpStatus::WontDo, "2026-11-01", today));
     }

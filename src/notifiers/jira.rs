@@ -162,7 +162,11 @@ impl JiraSettings {
             return Err(bad(format!("{key}.issue_type"), "must not be empty"));
         }
         check_label(&format!("{key}.label_prefix"), &self.label_prefix)?;
-        if self.follow_up_issue_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .follow_up_issue_type
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             return Err(bad(format!("{key}.follow_up_issue_type"), "must not be empty"));
         }
         if self.follow_up_link_type.trim().is_empty() {
@@ -698,7 +702,10 @@ impl JiraNotifier {
             Ok(r) => Some(r.value),
             Err(Awaited::NotRouted | Awaited::Done) => None,
             Err(other) => {
-                let what = format!("Jira issue for {} to link the follow-up to", d.payload.incident.reference());
+                let what = format!(
+                    "Jira issue for {} to link the follow-up to",
+                    d.payload.incident.reference()
+                );
                 return Err(other
                     .blocking(&what)
                     .unwrap_or_else(|| NotifyError::Waiting(what.clone())));
@@ -762,7 +769,11 @@ impl JiraNotifier {
             JiraFlavor::Server => {
                 let url = url::Url::parse_with_params(
                     &self.api("search"),
-                    [("jql", jql.as_str()), ("fields", "status"), ("maxResults", max.as_str())],
+                    [
+                        ("jql", jql.as_str()),
+                        ("fields", "status"),
+                        ("maxResults", max.as_str()),
+                    ],
                 )
                 .map_err(super::common::config_error)?;
                 self.request(reqwest::Method::GET, url.as_str())

@@ -76,13 +76,7 @@ fn owner_text(name: &str, email: Option<&str>) -> String {
 
 /// Whether this process opens Jira issues for follow-ups.
 pub fn jira_enabled(state: &AppState) -> bool {
-    state
-        .settings
-        .integrations
-        .jira
-        .as_ref()
-        .is_some_and(|j| j.follow_ups)
-        && state.registry.get("jira").is_some()
+    state.settings.integrations.jira.as_ref().is_some_and(|j| j.follow_ups) && state.registry.get("jira").is_some()
 }
 
 /// Records a follow-up on incident `number`. Every field is checked first; a refusal names each
@@ -202,7 +196,8 @@ fn enqueue_jira(
 
 fn load(conn: &mut DbConnection, number: i64, id: i64) -> Result<(IncidentRow, FollowUpRow), ServiceError> {
     let row = incident::find_by_number_for_update(conn, number)?.ok_or(ServiceError::NotFound)?;
-    let fu = follow_up::find(conn, row.id, id)?.ok_or(ServiceError::NotFound)?;
+    let fu = follow_up::find(conn, row.id, id)?
+        .ok_or_else(|| ServiceError::field("follow_up", format!("There is no such follow-up on INC-{number}.")))?;
     Ok((row, fu))
 }
 
@@ -467,7 +462,10 @@ impl JiraSync {
     /// Runs a pass every interval until `shutdown` turns true. Failures are logged and the next
     /// pass tries again.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        tracing::info!(every_seconds = self.interval.as_secs(), "follow-up sync with Jira started");
+        tracing::info!(
+            every_seconds = self.interval.as_secs(),
+            "follow-up sync with Jira started"
+        );
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
@@ -478,7 +476,12 @@ impl JiraSync {
             }
             match self.run_once().await {
                 Ok(r) if r.closed + r.reopened > 0 => {
-                    tracing::info!(checked = r.checked, closed = r.closed, reopened = r.reopened, "follow-ups synced from Jira");
+                    tracing::info!(
+                        checked = r.checked,
+                        closed = r.closed,
+                        reopened = r.reopened,
+                        "follow-ups synced from Jira"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error.message = %e, "follow-up sync with Jira failed; trying again next time"),
@@ -494,10 +497,18 @@ mod tests {
 
     #[test]
     fn the_sync_follows_changes_on_jiras_side_only() {
-        assert_eq!(sync_decision(Open, None, "done"), Some(Done), "first look, already done");
+        assert_eq!(
+            sync_decision(Open, None, "done"),
+            Some(Done),
+            "first look, already done"
+        );
         assert_eq!(sync_decision(Open, Some("new"), "done"), Some(Done));
         assert_eq!(sync_decision(Open, Some("indeterminate"), "done"), Some(Done));
-        assert_eq!(sync_decision(Done, Some("done"), "indeterminate"), Some(Open), "reopened in Jira");
+        assert_eq!(
+            sync_decision(Done, Some("done"), "indeterminate"),
+            Some(Open),
+            "reopened in Jira"
+        );
         assert_eq!(sync_decision(Open, None, "new"), None);
         assert_eq!(sync_decision(Done, Some("done"), "done"), None, "nothing moved");
         // Closed here while Jira still has it open: left alone.
@@ -510,7 +521,10 @@ mod tests {
     #[test]
     fn owners_show_their_address_unless_it_is_their_name() {
         assert_eq!(owner_text("Ada", Some("ada@example.com")), "Ada <ada@example.com>");
-        assert_eq!(owner_text("ada@example.com", Some("ada@example.com")), "ada@example.com");
+        assert_eq!(
+            owner_text("ada@example.com", Some("ada@example.com")),
+            "ada@example.com"
+        );
         assert_eq!(owner_text("Payments team", None), "Payments team");
     }
 }

@@ -41,6 +41,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/lead"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/key-times"),
+    ("POST", "/incidents/{number}/follow-ups"),
+    ("POST", "/incidents/{number}/follow-ups/{id}"),
+    ("POST", "/incidents/{number}/follow-ups/{id}/status"),
     ("POST", "/incidents/{number}/deliveries/{id}/retry"),
     ("GET", "/api/v1/incidents"),
     ("POST", "/api/v1/incidents"),
@@ -124,6 +127,7 @@ async fn fingerprint(app: &TestApp) -> Vec<(String, i64)> {
         "users",
         "api_tokens",
         "external_refs",
+        "follow_ups",
     ] {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let n = app

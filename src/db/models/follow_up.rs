@@ -141,13 +141,17 @@ pub fn jira_issue(conn: &mut DbConnection, incident_id: i64, id: i64) -> QueryRe
 
 /// Follow-ups whose Jira status the sync should read: those with an issue that are open, or were
 /// closed since `closed_since` (so a reopen in Jira is still noticed), oldest first.
-pub fn with_jira_issue(conn: &mut DbConnection, closed_since: NaiveDateTime, limit: i64) -> QueryResult<Vec<FollowUpRow>> {
+pub fn with_jira_issue(
+    conn: &mut DbConnection,
+    closed_since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<FollowUpRow>> {
     follow_ups::table
         .filter(follow_ups::jira_key.is_not_null())
         .filter(
-            follow_ups::status
-                .eq("open")
-                .or(follow_ups::status.eq("done").and(follow_ups::closed_at.ge(closed_since))),
+            follow_ups::status.eq("open").or(follow_ups::status
+                .eq("done")
+                .and(follow_ups::closed_at.ge(closed_since))),
         )
         .order(follow_ups::id.asc())
         .limit(limit)
