@@ -1577,6 +1577,68 @@ mod tests {
     }
 
     #[test]
+    fn follow_up_settings_are_checked_and_named() {
+        let settings = Settings::default();
+        let check = |extra: &str| {
+            jira_settings(extra)
+                .validate("integrations.jira", &settings)
+                .map_err(|e| e.to_string())
+        };
+        assert!(check("follow_ups = true\n").is_ok());
+        for (extra, key) in [
+            (
+                "follow_up_sync_seconds = 5\n",
+                "integrations.jira.follow_up_sync_seconds",
+            ),
+            (
+                "follow_up_sync_seconds = 100000\n",
+                "integrations.jira.follow_up_sync_seconds",
+            ),
+            ("follow_up_link_type = \" \"\n", "integrations.jira.follow_up_link_type"),
+            (
+                "follow_up_issue_type = \"\"\n",
+                "integrations.jira.follow_up_issue_type",
+            ),
+        ] {
+            let e = check(extra).unwrap_err();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        assert!(
+            toml::from_str::<JiraSettings>("follow_upps = true").is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn a_follow_up_issue_without_a_ticket_to_link_has_no_link() {
+        let n = notifier("follow_up_due_date = false\nlabels = [\"incident\"]\n");
+        let mut p = payload(EventKind::FollowUpAdded, None);
+        p.incident.drill = true;
+        let fu = FollowUpPayload {
+            id: 3,
+            title: "Add a canary".into(),
+            owner_name: "Payments team".into(),
+            owner_email: None,
+            due_on: "2026-12-01".into(),
+        };
+        p.follow_up = Some(fu.clone());
+        let body = n.follow_up_body(&p, &fu, None);
+        assert!(body.get("update").is_none());
+        assert!(body["fields"].get("duedate").is_none());
+        assert_eq!(
+            body["fields"]["issuetype"],
+            json!({ "name": "Task" }),
+            "issue_type by default"
+        );
+        let label = format!("redbutton-{}-fu3", p.incident.external_key());
+        assert_eq!(
+            body["fields"]["labels"],
+            json!(["redbutton", "redbutton-follow-up", label, "incident", "drill"])
+        );
+        assert_eq!(body["fields"]["summary"], "INC-12 follow-up: Add a canary");
+    }
+
+    #[test]
     fn more_levels_than_stock_priorities_end_at_lowest() {
         let mut settings = Settings::default();
         let mut extra = settings.severities[4].clone();

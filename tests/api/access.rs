@@ -54,6 +54,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{number}/lead"),
     ("POST", "/api/v1/incidents/{number}/notes"),
     ("POST", "/api/v1/incidents/{number}/key-times"),
+    ("GET", "/api/v1/incidents/{number}/follow-ups"),
+    ("POST", "/api/v1/incidents/{number}/follow-ups"),
     ("GET", "/api/v1/openapi.json"),
 ];
 

@@ -75,6 +75,9 @@ async fn counts(app: &TestApp) -> (usize, i64, usize) {
     )
 }
 
+/// A timeline entry's kind, field, old and new value, and body.
+type Entry = (String, Option<String>, Option<String>, Option<String>, Option<String>);
+
 // --- the page ---------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -163,13 +166,12 @@ async fn follow_ups_are_added_closed_reopened_and_edited_with_timeline_entries()
         ("Payments team", None, later.as_str())
     );
 
-    let entries: Vec<(String, Option<String>, Option<String>, Option<String>, Option<String>)> =
-        timeline_of(&app, f.incident_id)
-            .await
-            .into_iter()
-            .filter(|e| e.kind.starts_with("follow_up"))
-            .map(|e| (e.kind, e.field, e.old_value, e.new_value, e.body))
-            .collect();
+    let entries: Vec<Entry> = timeline_of(&app, f.incident_id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind.starts_with("follow_up"))
+        .map(|e| (e.kind, e.field, e.old_value, e.new_value, e.body))
+        .collect();
     let title = Some("Add a canary step to the checkout deploy".to_string());
     let s = |v: &str| Some(v.to_string());
     assert_eq!(
@@ -840,5 +842,109 @@ async fn the_status_sync_closes_and_reopens_follow_ups_as_jira_moves() {
     );
     let all = follow_ups(&app).await;
     assert_eq!((all[0].status.as_str(), all[1].status.as_str()), ("done", "open"));
+    app.stop().await;
+}
+
+// --- the JSON API -----------------------------------------------------------------------------
+
+async fn api_token(app: &TestApp, scopes: &[&str]) -> String {
+    redbutton::services::tokens::create(
+        &app.state,
+        &redbutton::domain::Actor {
+            name: "Ada Admin".into(),
+            email: "ada@example.com".into(),
+        },
+        &redbutton::services::tokens::TokenRequest {
+            name: format!("bot {}", scopes.join(" ")),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_in_days: String::new(),
+        },
+    )
+    .await
+    .unwrap()
+    .secret
+}
+
+#[tokio::test]
+async fn the_api_lists_and_adds_follow_ups_with_the_same_rules() {
+    let db = TestDb::new();
+    let app = TestApp::spawn(Spawn::new(&db)).await;
+    app.identify("Ada Lovelace", "ada@example.com").await;
+    let n = app.declare_ok("Card payments failing").await;
+    let writer = api_token(&app, &["incidents:read", "incidents:write"]).await;
+    let reader = api_token(&app, &["incidents:read"]).await;
+    let url = format!("{}/api/v1/incidents/{n}/follow-ups", app.address);
+    let due = day(-1);
+
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&writer)
+        .json(&json!({ "title": "Add a canary", "owner": "ada@example.com", "due_on": due }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["location"], format!("/api/v1/incidents/{n}/follow-ups"));
+    let body: Value = r.json().await.unwrap();
+    let f = &body["follow_ups"][0];
+    assert_eq!(f["title"], "Add a canary");
+    assert_eq!(f["owner_name"], "Ada Lovelace");
+    assert_eq!(f["owner_email"], "ada@example.com");
+    assert_eq!(f["due_on"], due.as_str());
+    assert_eq!(f["status"], "open");
+    assert_eq!(f["overdue"], true);
+    assert_eq!(f["jira_key"], Value::Null);
+    assert_eq!(f["created_by"], "ada@example.com");
+
+    // Refused fields: 422 naming each, nothing stored.
+    let before = counts(&app).await;
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&writer)
+        .json(&json!({ "title": " ", "owner": "x@", "due_on": "2026-02-30" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let problem: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["title", "owner", "due_on"]);
+    // A read-only token may list but not add.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&reader)
+        .json(&json!({ "title": "Sneaky", "owner": "Ada", "due_on": day(1) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(counts(&app).await, before);
+    let listed: Value = app
+        .client
+        .get(&url)
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, body);
+    let missing = app
+        .client
+        .get(format!("{}/api/v1/incidents/999/follow-ups", app.address))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     app.stop().await;
 }
