@@ -59,6 +59,8 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     worker: Option<Worker>,
+    /// Keeps follow-ups in step with their Jira issues; runs wherever the worker runs.
+    follow_up_sync: Option<crate::services::follow_ups::JiraSync>,
     shutdown: watch::Sender<bool>,
     state: AppState,
 }
@@ -164,6 +166,12 @@ impl Application {
             .run_worker
             .then(|| Worker::new(db.clone(), registry.clone(), settings.outbox.clone(), wake));
 
+        let follow_up_sync = if opts.run_worker {
+            crate::services::follow_ups::JiraSync::from_state(&state)?
+        } else {
+            None
+        };
+
         let https = state.base_url.starts_with("https://");
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
@@ -200,6 +208,7 @@ impl Application {
             port,
             server,
             worker,
+            follow_up_sync,
             shutdown,
             state,
         })
@@ -235,6 +244,10 @@ impl Application {
             let rx = self.shutdown.subscribe();
             tokio::spawn(w.run(rx))
         });
+        let sync = self.follow_up_sync.map(|s| {
+            let rx = self.shutdown.subscribe();
+            tokio::spawn(s.run(rx))
+        });
         let served = self.server.await;
         let _ = self.shutdown.send(true);
         if let Some(n) = nudges {
@@ -242,6 +255,9 @@ impl Application {
         }
         if let Some(w) = worker {
             let _ = w.await;
+        }
+        if let Some(s) = sync {
+            let _ = s.await;
         }
         served.map_err(Into::into)
     }

@@ -6,6 +6,7 @@
 //! (RFC 9457), from malformed bodies and unknown paths to database failures. The OpenAPI 3.1
 //! document (`GET /api/v1/openapi.json`) is generated from these handlers and types.
 
+pub mod follow_ups;
 pub mod incidents;
 pub mod openapi;
 pub mod types;
@@ -74,6 +75,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         web::resource("/incidents/{number}/key-times")
                             .route(web::post().to(incidents::key_times))
                             .default_service(web::to(|| not_allowed("POST"))),
+                    )
+                    .service(
+                        web::resource("/incidents/{number}/follow-ups")
+                            .route(web::get().to(follow_ups::list))
+                            .route(web::post().to(follow_ups::add))
+                            .default_service(web::to(|| not_allowed("GET, POST"))),
                     )
                     .service(
                         web::resource("/openapi.json")

@@ -40,6 +40,8 @@ pub const BEARER: &str = "bearer";
         super::incidents::note,
         super::incidents::update,
         super::incidents::key_times,
+        super::follow_ups::list,
+        super::follow_ups::add,
         serve,
     ),
     components(schemas(crate::web::problem::Problem, crate::web::problem::FieldProblem)),
@@ -107,6 +109,11 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
         "changeStatus" | "changeSeverity" | "changeLead" => {
             statuses.extend(body);
             statuses.extend([number, invalid, conflict]);
+        }
+        "listFollowUps" => statuses.push(number),
+        "addFollowUp" => {
+            statuses.extend(body);
+            statuses.extend([number, invalid]);
         }
         "addNote" => {
             statuses.extend(body);

@@ -178,12 +178,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    follow_ups (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        title -> Text,
+        owner_name -> Text,
+        owner_email -> Nullable<Text>,
+        /// A calendar date as `YYYY-MM-DD` text (compares and sorts as text on both backends).
+        due_on -> Text,
+        status -> Text,
+        jira_key -> Nullable<Text>,
+        jira_url -> Nullable<Text>,
+        jira_status -> Nullable<Text>,
+        created_by_name -> Text,
+        created_by_email -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(status_updates -> incidents (incident_id));
 diesel::joinable!(nudges -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
 diesel::joinable!(outbox -> incidents (incident_id));
+diesel::joinable!(follow_ups -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     counters,
@@ -200,4 +222,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     status_updates,
     nudges,
+    follow_ups,
 );

@@ -18,10 +18,14 @@ pub enum EventKind {
     StatusUpdate,
     /// The tool reminded the responders of something overdue (no lead, no update, not resolved).
     Nudge,
+    /// A follow-up was recorded. Not routable: only Jira receives it, when
+    /// `integrations.jira.follow_ups` is on, to open an issue for it.
+    FollowUpAdded,
 }
 
 impl EventKind {
-    /// Every kind.
+    /// Every kind that routing rules and webhook filters can name (not
+    /// [`EventKind::FollowUpAdded`]; nudges are listed but refused by both, see `config`).
     pub const ALL: [EventKind; 7] = [
         EventKind::Declared,
         EventKind::StatusChanged,
@@ -42,10 +46,11 @@ impl EventKind {
             EventKind::NoteAdded => "note_added",
             EventKind::StatusUpdate => "status_update",
             EventKind::Nudge => "nudge",
+            EventKind::FollowUpAdded => "follow_up_added",
         }
     }
 
-    /// Parses the stored form.
+    /// Parses the configured form of a routable kind.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }

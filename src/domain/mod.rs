@@ -4,6 +4,7 @@
 
 pub mod declaration;
 pub mod event;
+pub mod follow_up;
 pub mod incident;
 pub mod key_times;
 pub mod update;

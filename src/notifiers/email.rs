@@ -104,6 +104,7 @@ fn verb(p: &EventPayload) -> String {
         EventKind::NoteAdded => "note".into(),
         EventKind::StatusUpdate => "status update".into(),
         EventKind::Nudge => "reminder".into(),
+        EventKind::FollowUpAdded => "follow-up added".into(),
     }
 }
 

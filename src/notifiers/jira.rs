@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{self, Answer, SendError};
-use super::{Awaited, Delivered, Delivery, EventPayload, IncidentSnapshot, Notifier, NotifyError};
+use super::{Awaited, Delivered, Delivery, EventPayload, FollowUpPayload, IncidentSnapshot, Notifier, NotifyError};
 use crate::config::{ConfigError, Settings, bad, check_emails, check_env_name};
 use crate::domain::EventKind;
 
@@ -81,6 +81,23 @@ pub struct JiraSettings {
     /// Per service: another project, and extra fields (custom fields) set on create.
     #[serde(default)]
     pub services: BTreeMap<String, JiraService>,
+    /// Open a Jira issue for each follow-up recorded on an incident, linked to the incident's
+    /// ticket, and keep the follow-up's status in step with it.
+    #[serde(default)]
+    pub follow_ups: bool,
+    /// Issue type of follow-up issues; `issue_type` when not set.
+    #[serde(default)]
+    pub follow_up_issue_type: Option<String>,
+    /// Name of the issue link type between a follow-up issue and the incident's ticket.
+    #[serde(default = "default_link_type")]
+    pub follow_up_link_type: String,
+    /// Whether to set Jira's due date field (`duedate`) from the follow-up's due date; turn off
+    /// for projects whose create screen lacks it.
+    #[serde(default = "yes")]
+    pub follow_up_due_date: bool,
+    /// How often every server asks Jira for the status of open follow-up issues, in seconds.
+    #[serde(default = "default_sync_seconds")]
+    pub follow_up_sync_seconds: u64,
 }
 
 /// `[integrations.jira.services.<id>]`
@@ -121,6 +138,12 @@ fn default_reopen() -> Vec<String> {
 fn yes() -> bool {
     true
 }
+fn default_link_type() -> String {
+    "Relates".into()
+}
+fn default_sync_seconds() -> u64 {
+    300
+}
 
 impl JiraSettings {
     /// Checks the section.
@@ -139,6 +162,25 @@ impl JiraSettings {
             return Err(bad(format!("{key}.issue_type"), "must not be empty"));
         }
         check_label(&format!("{key}.label_prefix"), &self.label_prefix)?;
+        if self
+            .follow_up_issue_type
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(bad(format!("{key}.follow_up_issue_type"), "must not be empty"));
+        }
+        if self.follow_up_link_type.trim().is_empty() {
+            return Err(bad(
+                format!("{key}.follow_up_link_type"),
+                "must name an issue link type, like Relates",
+            ));
+        }
+        if !(10..=86_400).contains(&self.follow_up_sync_seconds) {
+            return Err(bad(
+                format!("{key}.follow_up_sync_seconds"),
+                "must be between 10 and 86400 (seconds)",
+            ));
+        }
         for l in &self.labels {
             check_label(&format!("{key}.labels"), l)?;
         }
@@ -193,6 +235,10 @@ const ISSUE: &str = "issue";
 /// Written before the create is sent, removed once the key is stored: when a later attempt finds
 /// it without a key, the create may have happened, so it searches before creating again.
 const CREATING: &str = "issue-create";
+/// Prefix of the marker written before a follow-up's issue is created (`follow-up-create:<id>`).
+const FOLLOW_UP_CREATING: &str = "follow-up-create";
+/// Issue keys per status search of the follow-up sync.
+pub const SYNC_BATCH: usize = 50;
 /// How long after a create whose answer was lost a search that finds nothing is not trusted.
 const SEARCH_LAG_SECS: i64 = 30;
 /// The comment property that names the delivery which posted a comment.
@@ -391,6 +437,77 @@ impl JiraNotifier {
         json!({ "fields": fields })
     }
 
+    /// The body of `POST /issue` for a follow-up: in the incident ticket's project, labelled so a
+    /// lost create can be found again, linked to the incident's ticket `link_to` when there is one.
+    pub fn follow_up_body(&self, p: &EventPayload, fu: &FollowUpPayload, link_to: Option<&str>) -> Value {
+        let inc = &p.incident;
+        let mut fields = serde_json::Map::new();
+        for id in &inc.services {
+            if let Some(s) = self.cfg.services.get(id) {
+                for (k, v) in &s.fields {
+                    fields.entry(k.clone()).or_insert_with(|| toml_to_json(v));
+                }
+            }
+        }
+        let issue_type = self.cfg.follow_up_issue_type.as_ref().unwrap_or(&self.cfg.issue_type);
+        fields.insert("project".into(), json!({ "key": self.project_for(&inc.services) }));
+        fields.insert("issuetype".into(), json!({ "name": issue_type }));
+        fields.insert(
+            "summary".into(),
+            json!(issue_summary(&format!("{} follow-up", inc.reference()), &fu.title)),
+        );
+        fields.insert("description".into(), self.render(&self.follow_up_description(p, fu)));
+        if self.cfg.follow_up_due_date {
+            fields.insert("duedate".into(), json!(fu.due_on));
+        }
+        let prefix = &self.cfg.label_prefix;
+        let mut labels = vec![
+            prefix.clone(),
+            format!("{prefix}-follow-up"),
+            follow_up_label(prefix, inc, fu.id),
+        ];
+        labels.extend(self.cfg.labels.iter().cloned());
+        if inc.drill {
+            labels.push("drill".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        labels.retain(|l| seen.insert(l.clone()));
+        fields.insert("labels".into(), json!(labels));
+        let mut body = json!({ "fields": fields });
+        if let Some(key) = link_to {
+            body["update"] = json!({ "issuelinks": [{ "add": {
+                "type": { "name": self.cfg.follow_up_link_type },
+                "outwardIssue": { "key": key }
+            } }] });
+        }
+        body
+    }
+
+    /// What a follow-up issue says.
+    pub fn follow_up_description(&self, p: &EventPayload, fu: &FollowUpPayload) -> Vec<Block> {
+        let inc = &p.incident;
+        let owner = match &fu.owner_email {
+            Some(e) if !e.eq_ignore_ascii_case(&fu.owner_name) => format!("{} ({e})", fu.owner_name),
+            _ => fu.owner_name.clone(),
+        };
+        vec![
+            Block::Paragraph(vec![
+                Inline::Text(format!("{} recorded this follow-up of ", p.actor.name)),
+                Inline::Link {
+                    text: inc.reference(),
+                    href: inc.url.clone(),
+                },
+                Inline::Text(format!(" ({}).", inc.title)),
+            ]),
+            Block::Bullets(vec![
+                labelled("What", &fu.title),
+                labelled("Owner", &owner),
+                labelled("Due", &fu.due_on),
+            ]),
+            link_line("Incident page", &inc.url),
+        ]
+    }
+
     /// What the ticket says about the incident.
     pub fn description(&self, p: &EventPayload) -> Vec<Block> {
         let inc = &p.incident;
@@ -517,12 +634,29 @@ impl JiraNotifier {
         if let Some(found) = self.stored_issue(d).await? {
             return Ok(found);
         }
-        let inc = &d.payload.incident;
-        let marker = d.store.get(STORE, CREATING).await?;
+        let label = incident_label(&self.cfg.label_prefix, &d.payload.incident);
+        let key = self
+            .create_once(d, CREATING, &label, "the issue", self.create_body(&d.payload))
+            .await?;
+        self.adopt(d, &key).await
+    }
+
+    /// Creates an issue once: writes `marker` before sending, and when an earlier attempt left it
+    /// (its answer was lost), looks for the issue by its unique `label` before creating again.
+    /// Returns the key; the caller stores it and then removes the marker.
+    async fn create_once(
+        &self,
+        d: &Delivery,
+        marker_name: &str,
+        label: &str,
+        what: &str,
+        body: Value,
+    ) -> Result<String, NotifyError> {
+        let marker = d.store.get(STORE, marker_name).await?;
         let earlier_create = marker.is_some();
         if let Some(marker) = &marker {
-            if let Some(key) = self.find_by_label(inc).await? {
-                return self.adopt(d, &key).await;
+            if let Some(key) = self.find_by_label(label).await? {
+                return Ok(key);
             }
             // Jira's search index can trail a brand-new issue by a few seconds; a search right
             // after a lost create may miss it. Only create again once that window has passed.
@@ -535,33 +669,153 @@ impl JiraNotifier {
                 )));
             }
         } else {
-            d.store.put(STORE, CREATING, &d.idempotency_key, None).await?;
+            d.store.put(STORE, marker_name, &d.idempotency_key, None).await?;
         }
-        let body = self.create_body(&d.payload);
         let answer = match http::send(self.post_json(&self.api("issue"), &body), VENDOR).await {
             Ok(a) => a,
             Err(SendError::NotSent(m)) => {
                 // Nothing reached Jira; the marker only matters if an earlier create may have.
                 if !earlier_create {
-                    d.store.delete(STORE, CREATING).await?;
+                    d.store.delete(STORE, marker_name).await?;
                 }
-                return Err(NotifyError::Retryable(format!("could not create the issue: {m}")));
+                return Err(NotifyError::Retryable(format!("could not create {what}: {m}")));
             }
             Err(SendError::Unknown(m)) => {
                 return Err(NotifyError::Retryable(format!(
-                    "could not create the issue: {m}; the next attempt looks for it before creating another"
+                    "could not create {what}: {m}; the next attempt looks for it before creating another"
                 )));
             }
         };
         if !answer.status.is_success() {
             if answer.status.is_client_error() && !earlier_create {
                 // Jira refused it, so nothing was created.
-                d.store.delete(STORE, CREATING).await?;
+                d.store.delete(STORE, marker_name).await?;
             }
-            return Err(self.error("create the issue", &answer));
+            return Err(self.error(&format!("create {what}"), &answer));
         }
         let created: Created = answer.json(VENDOR)?;
-        self.adopt(d, &created.key).await
+        Ok(created.key)
+    }
+
+    /// Opens the Jira issue of a follow-up, once, linked to the incident's ticket when it has one,
+    /// and records its key on the follow-up.
+    async fn follow_up_issue(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
+        let fu = d
+            .payload
+            .follow_up
+            .as_ref()
+            .ok_or_else(|| NotifyError::Permanent("this delivery names no follow-up".into()))?;
+        if let Some((key, url)) = d.store.follow_up_issue(fu.id).await? {
+            return Ok(Delivered {
+                external_url: Some(url.unwrap_or_else(|| self.browse(&key))),
+                external_id: Some(key),
+            });
+        }
+        // The incident's ticket, to link to. This delivery runs after the declaration's in the
+        // incident's Jira order, so it is there unless it was never routed to Jira or failed.
+        let link_to = match d.store.made_by_declaration(STORE, ISSUE).await? {
+            Ok(r) => Some(r.value),
+            Err(Awaited::NotRouted | Awaited::Done) => None,
+            Err(other) => {
+                let what = format!(
+                    "Jira issue for {} to link the follow-up to",
+                    d.payload.incident.reference()
+                );
+                return Err(other
+                    .blocking(&what)
+                    .unwrap_or_else(|| NotifyError::Waiting(what.clone())));
+            }
+        };
+        let label = follow_up_label(&self.cfg.label_prefix, &d.payload.incident, fu.id);
+        let marker = format!("{FOLLOW_UP_CREATING}:{}", fu.id);
+        let body = self.follow_up_body(&d.payload, fu, link_to.as_deref());
+        let key = self
+            .create_once(d, &marker, &label, "the follow-up issue", body)
+            .await?;
+        let url = self.browse(&key);
+        let stored = d.store.set_follow_up_issue(fu.id, &key, &url).await?;
+        d.store.delete(STORE, &marker).await?;
+        let key = stored.unwrap_or(key);
+        Ok(Delivered {
+            external_url: Some(self.browse(&key)),
+            external_id: Some(key),
+        })
+    }
+
+    /// The status category key (`new`, `indeterminate`, `done`) of each issue Jira finds among
+    /// `keys`: one search per [`SYNC_BATCH`] keys. A batch Jira refuses (a key that no longer
+    /// exists makes the whole JQL invalid) is split until the unknown keys stand alone; those are
+    /// left out of the answer.
+    pub async fn status_categories(&self, keys: &[String]) -> Result<BTreeMap<String, String>, NotifyError> {
+        let mut found = BTreeMap::new();
+        let mut batches: Vec<Vec<String>> = keys.chunks(SYNC_BATCH).map(<[String]>::to_vec).collect();
+        batches.reverse();
+        while let Some(batch) = batches.pop() {
+            match self.search_statuses(&batch).await? {
+                Some(part) => found.extend(part),
+                None if batch.len() > 1 => {
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    batches.push(b.to_vec());
+                    batches.push(a.to_vec());
+                }
+                None => tracing::warn!(
+                    jira.key = %batch[0],
+                    "Jira does not find this follow-up issue (deleted, or no longer visible to us); its status is not synced"
+                ),
+            }
+        }
+        Ok(found)
+    }
+
+    /// One search `key in (…)` asking only for the status; `None` when Jira refuses the query.
+    async fn search_statuses(&self, keys: &[String]) -> Result<Option<BTreeMap<String, String>>, NotifyError> {
+        let list = keys
+            .iter()
+            .map(|k| format!("\"{}\"", jql_escape(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let jql = format!("key in ({list})");
+        let max = keys.len().to_string();
+        let request = match self.flavor {
+            JiraFlavor::Cloud => self.post_json(
+                &self.api("search/jql"),
+                &json!({ "jql": jql, "fields": ["status"], "maxResults": keys.len() }),
+            ),
+            JiraFlavor::Server => {
+                let url = url::Url::parse_with_params(
+                    &self.api("search"),
+                    [
+                        ("jql", jql.as_str()),
+                        ("fields", "status"),
+                        ("maxResults", max.as_str()),
+                    ],
+                )
+                .map_err(super::common::config_error)?;
+                self.request(reqwest::Method::GET, url.as_str())
+            }
+        };
+        let answer = http::send(request, VENDOR).await.map_err(|e| {
+            NotifyError::Retryable(format!(
+                "could not search for the status of follow-up issues: {}",
+                e.into_notify()
+            ))
+        })?;
+        if answer.status.as_u16() == 400 {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(self.error("search for the status of follow-up issues", &answer));
+        }
+        let page: StatusPage = answer.json(VENDOR)?;
+        Ok(Some(
+            page.issues
+                .into_iter()
+                .filter_map(|i| {
+                    let category = i.fields?.status?.status_category?.key?;
+                    Some((i.key, category))
+                })
+                .collect(),
+        ))
     }
 
     async fn adopt(&self, d: &Delivery, key: &str) -> Result<(String, String), NotifyError> {
@@ -572,11 +826,8 @@ impl JiraNotifier {
     }
 
     /// Looks for the ticket carrying the incident's label.
-    async fn find_by_label(&self, inc: &IncidentSnapshot) -> Result<Option<String>, NotifyError> {
-        let jql = format!(
-            "labels = \"{}\"",
-            jql_escape(&incident_label(&self.cfg.label_prefix, inc))
-        );
+    async fn find_by_label(&self, label: &str) -> Result<Option<String>, NotifyError> {
+        let jql = format!("labels = \"{}\"", jql_escape(label));
         let request = match self.flavor {
             JiraFlavor::Cloud => self.post_json(
                 &self.api("search/jql"),
@@ -772,6 +1023,9 @@ impl JiraNotifier {
 
     async fn run(&self, d: &Delivery) -> Result<Delivered, NotifyError> {
         let p = &d.payload;
+        if p.event == EventKind::FollowUpAdded {
+            return self.follow_up_issue(d).await;
+        }
         if p.event == EventKind::Declared {
             let (key, url) = self.ensure_issue(d).await?;
             return Ok(Delivered {
@@ -863,6 +1117,37 @@ struct FoundIssue {
 }
 
 #[derive(Deserialize)]
+struct StatusPage {
+    #[serde(default)]
+    issues: Vec<StatusIssue>,
+}
+
+#[derive(Deserialize)]
+struct StatusIssue {
+    key: String,
+    #[serde(default)]
+    fields: Option<StatusFields>,
+}
+
+#[derive(Deserialize)]
+struct StatusFields {
+    #[serde(default)]
+    status: Option<IssueStatus>,
+}
+
+#[derive(Deserialize)]
+struct IssueStatus {
+    #[serde(rename = "statusCategory", default)]
+    status_category: Option<Category>,
+}
+
+#[derive(Deserialize)]
+struct Category {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Transitions {
     #[serde(default)]
     transitions: Vec<Transition>,
@@ -921,6 +1206,12 @@ fn segment(s: &str) -> String {
 
 fn incident_label(prefix: &str, inc: &IncidentSnapshot) -> String {
     format!("{prefix}-{}", inc.external_key())
+}
+
+/// The label that names one follow-up's issue: `<prefix>-inc-<n>-<hash>-fu<id>`. It never
+/// equals the incident ticket's label, so neither search finds the other's issue.
+fn follow_up_label(prefix: &str, inc: &IncidentSnapshot, id: i64) -> String {
+    format!("{prefix}-{}-fu{id}", inc.external_key())
 }
 
 fn jql_escape(s: &str) -> String {
@@ -1266,6 +1557,7 @@ mod tests {
             note: None,
             email_to: vec![],
             step: None,
+            follow_up: None,
         }
     }
 
@@ -1298,6 +1590,68 @@ mod tests {
                 .get("priority")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn follow_up_settings_are_checked_and_named() {
+        let settings = Settings::default();
+        let check = |extra: &str| {
+            jira_settings(extra)
+                .validate("integrations.jira", &settings)
+                .map_err(|e| e.to_string())
+        };
+        assert!(check("follow_ups = true\n").is_ok());
+        for (extra, key) in [
+            (
+                "follow_up_sync_seconds = 5\n",
+                "integrations.jira.follow_up_sync_seconds",
+            ),
+            (
+                "follow_up_sync_seconds = 100000\n",
+                "integrations.jira.follow_up_sync_seconds",
+            ),
+            ("follow_up_link_type = \" \"\n", "integrations.jira.follow_up_link_type"),
+            (
+                "follow_up_issue_type = \"\"\n",
+                "integrations.jira.follow_up_issue_type",
+            ),
+        ] {
+            let e = check(extra).unwrap_err();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        assert!(
+            toml::from_str::<JiraSettings>("follow_upps = true").is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn a_follow_up_issue_without_a_ticket_to_link_has_no_link() {
+        let n = notifier("follow_up_due_date = false\nlabels = [\"incident\"]\n");
+        let mut p = payload(EventKind::FollowUpAdded, None);
+        p.incident.drill = true;
+        let fu = FollowUpPayload {
+            id: 3,
+            title: "Add a canary".into(),
+            owner_name: "Payments team".into(),
+            owner_email: None,
+            due_on: "2026-12-01".into(),
+        };
+        p.follow_up = Some(fu.clone());
+        let body = n.follow_up_body(&p, &fu, None);
+        assert!(body.get("update").is_none());
+        assert!(body["fields"].get("duedate").is_none());
+        assert_eq!(
+            body["fields"]["issuetype"],
+            json!({ "name": "Task" }),
+            "issue_type by default"
+        );
+        let label = format!("redbutton-{}-fu3", p.incident.external_key());
+        assert_eq!(
+            body["fields"]["labels"],
+            json!(["redbutton", "redbutton-follow-up", label, "incident", "drill"])
+        );
+        assert_eq!(body["fields"]["summary"], "INC-12 follow-up: Add a canary");
     }
 
     #[test]

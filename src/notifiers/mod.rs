@@ -127,6 +127,24 @@ pub struct EventPayload {
     /// main delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The follow-up, for [`EventKind::FollowUpAdded`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUpPayload>,
+}
+
+/// A follow-up as it was recorded, for the integration that opens an issue for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FollowUpPayload {
+    /// Its row id (stable; names it in the issue's label).
+    pub id: i64,
+    /// What needs doing.
+    pub title: String,
+    /// Who owns it: a person or a team.
+    pub owner_name: String,
+    /// The owner's email, when the owner is a person given by email.
+    pub owner_email: Option<String>,
+    /// Due date, `YYYY-MM-DD`.
+    pub due_on: String,
 }
 
 /// An extra delivery a notifier asks for besides the main one: its own row, run in its own

@@ -151,7 +151,11 @@ pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventP
         EventKind::Declared => false,
         EventKind::SeverityChanged => pages(settings, threshold, old()?, &inc.status, false),
         EventKind::StatusChanged => pages(settings, threshold, &inc.severity, old()?, false),
-        EventKind::LeadChanged | EventKind::NoteAdded | EventKind::StatusUpdate | EventKind::Nudge => return None,
+        EventKind::LeadChanged
+        | EventKind::NoteAdded
+        | EventKind::StatusUpdate
+        | EventKind::Nudge
+        | EventKind::FollowUpAdded => return None,
     };
     match (was, now) {
         (false, true) => Some(PageAction::Open),
@@ -538,6 +542,7 @@ pub(crate) mod tests {
             note: None,
             email_to: vec![],
             step: None,
+            follow_up: None,
         }
     }
 

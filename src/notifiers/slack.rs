@@ -1076,6 +1076,10 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
             Some(u) => return update_message(snap, u),
             None => format!("{who} posted a status update."),
         },
+        EventKind::FollowUpAdded => format!(
+            "{who} added a follow-up: {}",
+            p.follow_up.as_ref().map(|f| f.title.as_str()).unwrap_or_default()
+        ),
     };
     let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
     let blocks = json!([

@@ -121,6 +121,28 @@ impl RefStore {
             .map_err(db_error)
     }
 
+    /// The Jira issue recorded on follow-up `id` of this incident, as (key, link).
+    pub async fn follow_up_issue(&self, id: i64) -> Result<Option<(String, Option<String>)>, NotifyError> {
+        let incident_id = self.incident_id;
+        self.db
+            .run(move |conn| crate::db::models::follow_up::jira_issue(conn, incident_id, id))
+            .await
+            .map_err(db_error)
+    }
+
+    /// Records the Jira issue of follow-up `id` unless one is recorded already; returns the key
+    /// recorded now (`None` if the follow-up is gone).
+    pub async fn set_follow_up_issue(&self, id: i64, key: &str, url: &str) -> Result<Option<String>, NotifyError> {
+        let (incident_id, key, url) = (self.incident_id, key.to_string(), url.to_string());
+        self.db
+            .write(move |conn| {
+                crate::db::models::follow_up::set_jira_issue(conn, incident_id, id, &key, &url, now_utc())
+                    .map_err(crate::db::DbError::from)
+            })
+            .await
+            .map_err(db_error)
+    }
+
     /// The incident's status now (not when the event happened).
     pub async fn incident_status(&self) -> Result<Option<String>, NotifyError> {
         Ok(self.incident_now().await?.map(|(status, _)| status))

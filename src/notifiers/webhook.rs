@@ -563,6 +563,7 @@ mod tests {
             note: None,
             email_to: vec!["ignored@example.com".into()],
             step: None,
+            follow_up: None,
         }
     }
 
@@ -781,6 +782,7 @@ mod tests {
             note: text(&v["note"]["text"]),
             email_to: vec![],
             step: None,
+            follow_up: None,
         }
     }
 

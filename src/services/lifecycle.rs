@@ -139,6 +139,7 @@ pub fn enqueue_routes(
             note: note.clone(),
             email_to: r.email_to,
             step: None,
+            follow_up: None,
         };
         let notifier = state.registry.get(&r.notifier);
         if notifier.as_ref().is_some_and(|n| !n.accepts(&payload)) {

@@ -3,6 +3,7 @@
 //! only layer that opens multi-statement transactions; handlers stay thin.
 
 pub mod declare;
+pub mod follow_ups;
 pub mod lifecycle;
 pub mod nudges;
 pub mod postmortem;

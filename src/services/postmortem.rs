@@ -15,6 +15,7 @@ use chrono_tz::Tz;
 
 use crate::config::Settings;
 use crate::db::models::TimelineEntryRow;
+use crate::domain::follow_up::{FollowUpStatus, is_overdue};
 use crate::domain::key_times::format_duration;
 use crate::domain::{KeyTime, Status};
 use crate::services::lifecycle::key_times_of;
@@ -124,6 +125,14 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
         }
         "note" => format!("{who} added a note:"),
         "delivery_retried" => format!("{who} asked for a failed delivery to be tried again."),
+        "follow_up_added" => format!("{who} recorded a follow-up for {new}:"),
+        "follow_up_changed" => match e.field.as_deref() {
+            Some("status") if e.new_value.as_deref() == Some("open") => format!("{who} reopened a follow-up:"),
+            Some("status") => format!("{who} marked a follow-up {}:", new.replace('_', " ")),
+            Some("owner") => format!("{who} handed a follow-up from {old} to {new}:"),
+            Some("due_on") => format!("{who} moved a follow-up's due date from {old} to {new}:"),
+            _ => format!("{who} changed a follow-up:"),
+        },
         other => format!("{who}: {}.", inline(&other.replace('_', " "))),
     }
 }
@@ -370,14 +379,44 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
          - Which safeguards worked, and which did not fire?\n"
     );
     let _ = writeln!(w, "## Follow-ups\n");
-    let _ = writeln!(
-        w,
-        "_To fill in together: actions that make the system safer, each with an owner and a ticket._\n\n\
+    if !d.follow_ups.is_empty() {
+        let today = generated_at.date();
+        for f in &d.follow_ups {
+            let status = FollowUpStatus::parse(&f.status).unwrap_or(FollowUpStatus::Open);
+            let late = if is_overdue(status, &f.due_on, today) {
+                ", overdue"
+            } else {
+                ""
+            };
+            let jira = match (&f.jira_key, f.jira_url.as_deref().filter(|u| link_ok(u))) {
+                (Some(k), Some(u)) => format!(" Jira: {}.", link(k, u)),
+                (Some(k), None) => format!(" Jira: {}.", inline(k)),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                w,
+                "- [{}] {} Owner: {}. Due {} ({}{late}).{jira}",
+                if status == FollowUpStatus::Done { "x" } else { " " },
+                inline(&f.title),
+                inline(&f.owner_name),
+                inline(&f.due_on),
+                status.label().to_lowercase(),
+            );
+        }
+        let _ = writeln!(
+            w,
+            "\n_Add any others the review turns up, each with an owner and a ticket._\n"
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "_To fill in together: actions that make the system safer, each with an owner and a ticket._\n\n\
          - [ ] What change would stop this from happening again, or limit its impact?\n\
          - [ ] What would help us detect it sooner next time?\n\
          - [ ] What would make mitigation faster (runbooks, tooling, access)?\n\
          - [ ] What should we share with other teams?\n"
-    );
+        );
+    }
 
     // Integrations.
     let _ = writeln!(w, "## Integrations\n");
@@ -517,6 +556,7 @@ mod tests {
         resolved.old_value = Some("mitigated".into());
         resolved.new_value = Some("resolved".into());
         IncidentDetail {
+            follow_ups: vec![],
             row,
             services: vec!["checkout".into()],
             timeline: vec![declared, took, handed, note, mitigated, resolved],
@@ -604,6 +644,61 @@ mod tests {
         assert!(!html.contains("<h1>Rolled"), "{html}");
         assert_eq!(html.matches("<table>").count(), 2, "only key times and durations");
         assert!(!html.contains("<pre>") && !html.contains("<ol>") && !html.contains("<hr"));
+    }
+
+    #[test]
+    fn recorded_follow_ups_replace_the_prompts() {
+        let mut d = detail();
+        let fu = |id: i64, title: &str, status: &str, due: &str| crate::db::models::FollowUpRow {
+            id,
+            incident_id: 1,
+            title: title.into(),
+            owner_name: "Ada Lovelace".into(),
+            owner_email: Some("ada@example.com".into()),
+            due_on: due.into(),
+            status: status.into(),
+            jira_key: None,
+            jira_url: None,
+            jira_status: None,
+            created_by_name: "Ada Lovelace".into(),
+            created_by_email: "ada@example.com".into(),
+            created_at: t("17:00"),
+            updated_at: t("17:00"),
+            closed_at: None,
+        };
+        let mut canary = fu(1, "Add a canary | step", "open", "2026-11-20");
+        canary.jira_key = Some("OPS-8".into());
+        canary.jira_url = Some("https://jira.example.com/browse/OPS-8".into());
+        d.follow_ups = vec![
+            canary,
+            fu(2, "# Alert on declines", "done", "2026-12-01"),
+            fu(3, "Rewrite checkout", "wont_do", "2026-12-24"),
+        ];
+        let md = render(&d, Tz::UTC, &Settings::default(), t("18:00"));
+        let section = md
+            .split("## Follow-ups\n")
+            .nth(1)
+            .unwrap()
+            .split("## Integrations")
+            .next()
+            .unwrap();
+        assert!(section.contains(
+            "- [ ] Add a canary \\| step Owner: Ada Lovelace. Due 2026-11-20 (open, overdue). Jira: [OPS-8](<https://jira.example.com/browse/OPS-8>).\n"
+        ), "{section}");
+        assert!(
+            section.contains("- [x] \\# Alert on declines Owner: Ada Lovelace. Due 2026-12-01 (done).\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("- [ ] Rewrite checkout Owner: Ada Lovelace. Due 2026-12-24 (won't do).\n"),
+            "{section}"
+        );
+        assert!(
+            !section.contains("What change would stop this"),
+            "the prompts give way to the record"
+        );
+        // Without any, the prompts stay.
+        assert!(draft().contains("- [ ] What change would stop this from happening again"));
     }
 
     #[test]

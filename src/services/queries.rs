@@ -143,6 +143,8 @@ pub struct IncidentDetail {
     pub viewer_time_zone: Option<String>,
     /// Its status updates, oldest first.
     pub updates: Vec<crate::db::models::StatusUpdateRow>,
+    /// Its follow-ups, in the order they were recorded.
+    pub follow_ups: Vec<crate::db::models::FollowUpRow>,
 }
 
 /// Loads one incident by number, with the time zone of `viewer` (an email) when given.
@@ -163,12 +165,14 @@ pub async fn incident_detail(
             let external = crate::db::models::external_ref::list_for(conn, row.id)?;
             let people = crate::db::models::user::list(conn, 500)?;
             let updates = crate::db::models::status_update::list_for(conn, row.id)?;
+            let follow_ups = crate::db::models::follow_up::list_for(conn, row.id)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
             };
             Ok(Some(IncidentDetail {
                 updates,
+                follow_ups,
                 people,
                 viewer_time_zone,
                 row,

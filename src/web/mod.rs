@@ -51,6 +51,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/incidents/{number}/key-times",
             web::post().to(pages::incident::key_times),
         )
+        .route("/incidents/{number}/follow-ups", web::post().to(pages::follow_ups::add))
+        .route(
+            "/incidents/{number}/follow-ups/{id}",
+            web::post().to(pages::follow_ups::edit),
+        )
+        .route(
+            "/incidents/{number}/follow-ups/{id}/status",
+            web::post().to(pages::follow_ups::status),
+        )
         .route(
             "/incidents/{number}/deliveries/{id}/retry",
             web::post().to(pages::incident::retry),

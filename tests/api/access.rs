@@ -42,6 +42,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/updates"),
     ("POST", "/incidents/{number}/key-times"),
+    ("POST", "/incidents/{number}/follow-ups"),
+    ("POST", "/incidents/{number}/follow-ups/{id}"),
+    ("POST", "/incidents/{number}/follow-ups/{id}/status"),
     ("POST", "/incidents/{number}/deliveries/{id}/retry"),
     ("GET", "/api/v1/incidents"),
     ("POST", "/api/v1/incidents"),
@@ -53,6 +56,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{number}/notes"),
     ("POST", "/api/v1/incidents/{number}/updates"),
     ("POST", "/api/v1/incidents/{number}/key-times"),
+    ("GET", "/api/v1/incidents/{number}/follow-ups"),
+    ("POST", "/api/v1/incidents/{number}/follow-ups"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -126,6 +131,7 @@ async fn fingerprint(app: &TestApp) -> Vec<(String, i64)> {
         "users",
         "api_tokens",
         "external_refs",
+        "follow_ups",
     ] {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let n = app

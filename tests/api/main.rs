@@ -19,6 +19,7 @@ mod declare;
 mod delivery;
 mod fanout;
 mod faults;
+mod follow_ups;
 mod hostile;
 mod jira;
 mod keytimes;

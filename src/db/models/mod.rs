@@ -3,6 +3,7 @@
 
 pub mod api_token;
 pub mod external_ref;
+pub mod follow_up;
 pub mod idempotency;
 pub mod incident;
 pub mod login_attempt;
@@ -14,6 +15,7 @@ pub mod timeline;
 pub mod user;
 
 pub use external_ref::ExternalRefRow;
+pub use follow_up::{FollowUpRow, NewFollowUp};
 pub use idempotency::IdempotencyRecord;
 pub use incident::{IncidentFilter, IncidentRow, NewIncident};
 pub use outbox::{DeliveryState, NewOutboxRow, OutboxRow};

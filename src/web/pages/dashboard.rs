@@ -81,6 +81,41 @@ impl Row {
     }
 }
 
+/// An overdue follow-up, with its incident.
+pub struct OverdueView {
+    pub number: i64,
+    pub incident_title: String,
+    pub id: i64,
+    pub title: String,
+    pub owner: String,
+    pub due_on: String,
+    /// Whole days past due.
+    pub days_late: i64,
+    pub jira_key: Option<String>,
+    pub jira_url: Option<String>,
+}
+
+impl OverdueView {
+    fn new(r: &crate::db::models::follow_up::OverdueRow, today: chrono::NaiveDate) -> Self {
+        let f = &r.follow_up;
+        let due = chrono::NaiveDate::parse_from_str(&f.due_on, "%Y-%m-%d").unwrap_or(today);
+        OverdueView {
+            number: r.incident_number,
+            incident_title: r.incident_title.clone(),
+            id: f.id,
+            title: f.title.clone(),
+            owner: f.owner_name.clone(),
+            due_on: f.due_on.clone(),
+            days_late: (today - due).num_days(),
+            jira_key: f.jira_key.clone(),
+            jira_url: f
+                .jira_url
+                .clone()
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        }
+    }
+}
+
 /// An option of a filter select.
 pub struct Choice {
     pub value: String,
@@ -106,6 +141,8 @@ pub struct DashboardPage {
     notice: Option<String>,
     prev_link: Option<String>,
     next_link: Option<String>,
+    /// Open follow-ups due before today, across incidents.
+    overdue: Vec<OverdueView>,
 }
 
 /// Query string.
@@ -181,6 +218,13 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         Ok(d) => d,
         Err(e) => return internal(&e),
     };
+    let overdue = match crate::services::follow_ups::overdue(&state).await {
+        Ok(rows) => {
+            let today = crate::services::follow_ups::today();
+            rows.iter().map(|r| OverdueView::new(r, today)).collect()
+        }
+        Err(e) => return internal(&e),
+    };
     let now = now_utc();
     let pages = ((d.past_total + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |p: i64| {
@@ -231,6 +275,7 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         notice: (!notices.is_empty()).then(|| notices.join(" ")),
         prev_link: (page > 1).then(|| link((page - 1).min(pages))),
         next_link: (page < pages).then(|| link(page + 1)),
+        overdue,
     };
     render(StatusCode::OK, &page_view)
 }

@@ -191,6 +191,7 @@ pub struct IncidentPage {
     next_choices: Vec<NextChoice>,
     /// Whether updates can be posted (not once resolved).
     can_update: bool,
+    follow_ups: super::follow_ups::FollowUpsCard,
     error: Option<String>,
 }
 
@@ -258,6 +259,14 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
         },
         "nudge" => "reminded the responders".into(),
         "delivery_retried" => "asked to retry a failed delivery".into(),
+        "follow_up_added" => format!("added a follow-up for {new}:"),
+        "follow_up_changed" => match e.field.as_deref() {
+            Some("status") if e.new_value.as_deref() == Some("open") => "reopened a follow-up:".into(),
+            Some("status") => format!("marked a follow-up {}:", new.replace('_', " ")),
+            Some("owner") => format!("handed a follow-up from {old} to {new}:"),
+            Some("due_on") => format!("moved a follow-up's due date from {old} to {new}:"),
+            _ => "changed a follow-up:".into(),
+        },
         other => other.replace('_', " "),
     }
 }
@@ -395,6 +404,7 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
         i_lead: row.lead_email.as_deref() == Some(user.actor.email.as_str()),
         can_work: user.holds(<Work as crate::auth::Permission>::NEED),
         people: d.people.iter().map(|u| (u.email.clone(), u.name.clone())).collect(),
+        follow_ups: super::follow_ups::FollowUpsCard::new(state, &d.follow_ups),
         lead_name: row.lead_name.clone(),
         lead_email: row.lead_email.clone().unwrap_or_default(),
         declared_by: row.declared_by_name.clone(),
@@ -468,7 +478,7 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, path: web::Pat
 
 /// Shared handling of the incident page's forms: parse, check CSRF, run the change, then
 /// redirect back, or show the page again with the message and nothing changed.
-async fn handle<F, Fut>(
+pub(crate) async fn handle<F, Fut>(
     req: HttpRequest,
     body: web::Bytes,
     user: Access<Work>,
