@@ -154,7 +154,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incident_roles (incident_id, role) {
+        incident_id -> BigInt,
+        role -> Text,
+        name -> Text,
+        email -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
+diesel::joinable!(incident_roles -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
 diesel::joinable!(outbox -> incidents (incident_id));
@@ -172,4 +183,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     login_attempts,
     sessions,
+    incident_roles,
 );

@@ -14,16 +14,19 @@ pub enum EventKind {
     LeadChanged,
     /// A free-text note was added to the timeline.
     NoteAdded,
+    /// Someone took, handed over or left a role other than the lead (comms lead, scribe, …).
+    RoleChanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Declared,
         EventKind::StatusChanged,
         EventKind::SeverityChanged,
         EventKind::LeadChanged,
         EventKind::NoteAdded,
+        EventKind::RoleChanged,
     ];
 
     /// The stored and configured form.
@@ -34,6 +37,7 @@ impl EventKind {
             EventKind::SeverityChanged => "severity_changed",
             EventKind::LeadChanged => "lead_changed",
             EventKind::NoteAdded => "note_added",
+            EventKind::RoleChanged => "role_changed",
         }
     }
 

@@ -92,6 +92,11 @@ fn verb(p: &EventPayload) -> String {
         EventKind::SeverityChanged => "severity changed".into(),
         EventKind::LeadChanged => "has a new lead".into(),
         EventKind::NoteAdded => "note".into(),
+        EventKind::RoleChanged => match &p.role {
+            Some(r) if r.holder.is_some() => format!("has a new {}", crate::config::roles::in_sentence(&r.name)),
+            Some(r) => format!("has no {}", crate::config::roles::in_sentence(&r.name)),
+            None => "role changed".into(),
+        },
     }
 }
 
@@ -100,6 +105,9 @@ fn headline(p: &EventPayload) -> String {
     match (&p.event, &p.change) {
         (EventKind::Declared, _) => format!("{who} declared {}.", p.incident.reference()),
         (EventKind::NoteAdded, _) => format!("{who} added a note."),
+        (EventKind::RoleChanged, change) if let Some(r) = &p.role => {
+            format!("{} {}", r.sentence(change.as_ref(), &p.actor), r.description)
+        }
         (_, Some(c)) => format!(
             "{who} changed the {} from {} to {}.",
             c.field,

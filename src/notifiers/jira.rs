@@ -450,6 +450,19 @@ impl JiraNotifier {
                     blocks.push(Block::Verbatim(note.to_string()));
                 }
             }
+            (EventKind::RoleChanged, Some(c)) if let Some(r) = &p.role => {
+                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "nobody".into());
+                blocks.push(Block::Paragraph(vec![
+                    Inline::Text(format!(
+                        "{who} changed the {} from ",
+                        crate::config::roles::in_sentence(&r.name)
+                    )),
+                    Inline::Strong(show(&c.old)),
+                    Inline::Text(" to ".into()),
+                    Inline::Strong(show(&c.new)),
+                    Inline::Text(".".into()),
+                ]));
+            }
             (_, Some(c)) => {
                 let show = |v: &Option<String>| match (c.field.as_str(), v.as_deref()) {
                     ("severity", Some(s)) => self.severity_text(s),
@@ -1250,6 +1263,7 @@ mod tests {
             note: None,
             email_to: vec![],
             step: None,
+            role: None,
         }
     }
 

@@ -108,6 +108,53 @@ pub struct EventPayload {
     /// main delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// For [`EventKind::RoleChanged`], the role and who holds it now; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleChange>,
+}
+
+/// A role change: which role, what it is for, and its holder after the change. The previous
+/// holder's name is in [`EventPayload::change`] (`old`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoleChange {
+    /// Role id from the configuration, e.g. `comms`.
+    pub id: String,
+    /// Display name, e.g. "Comms lead".
+    pub name: String,
+    /// Its one-line description.
+    pub description: String,
+    /// Who holds it now; `None` when it was left.
+    pub holder: Option<Actor>,
+}
+
+impl RoleChange {
+    /// The change in one sentence, without the description: "Ada Lovelace is now comms lead.",
+    /// "Comms lead handed over from Grace Hopper to Ada Lovelace.", "Grace Hopper left the scribe
+    /// role; nobody holds it." Someone acting for another person is named.
+    pub fn sentence(&self, change: Option<&Change>, actor: &Actor) -> String {
+        let role = crate::config::roles::in_sentence(&self.name);
+        let old = change.and_then(|c| c.old.as_deref());
+        match (&self.holder, old) {
+            (Some(h), None) if h.email == actor.email => format!("{} is now {role}.", h.name),
+            (Some(h), None) => format!("{} is now {role} (set by {}).", h.name, actor.name),
+            (Some(h), Some(o)) => {
+                let mut first = role.chars();
+                let capital: String = first
+                    .next()
+                    .map(|c| c.to_uppercase().chain(first).collect())
+                    .unwrap_or_default();
+                let by = if h.email == actor.email || o == actor.name {
+                    String::new()
+                } else {
+                    format!(" (by {})", actor.name)
+                };
+                format!("{capital} handed over from {o} to {}{by}.", h.name)
+            }
+            (None, Some(o)) if o == actor.name => format!("{o} left the {role} role; nobody holds it."),
+            (None, Some(o)) => format!("{} took {o} off the {role} role; nobody holds it.", actor.name),
+            (None, None) => format!("Nobody holds the {role} role."),
+        }
+    }
 }
 
 /// An extra delivery a notifier asks for besides the main one: its own row, run in its own

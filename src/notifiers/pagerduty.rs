@@ -151,7 +151,7 @@ pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventP
         EventKind::Declared => false,
         EventKind::SeverityChanged => pages(settings, threshold, old()?, &inc.status, false),
         EventKind::StatusChanged => pages(settings, threshold, &inc.severity, old()?, false),
-        EventKind::LeadChanged | EventKind::NoteAdded => return None,
+        EventKind::LeadChanged | EventKind::NoteAdded | EventKind::RoleChanged => return None,
     };
     match (was, now) {
         (false, true) => Some(PageAction::Open),
@@ -537,6 +537,7 @@ pub(crate) mod tests {
             note: None,
             email_to: vec![],
             step: None,
+            role: None,
         }
     }
 

@@ -531,6 +531,7 @@ mod tests {
             note: None,
             email_to: vec!["ignored@example.com".into()],
             step: None,
+            role: None,
         }
     }
 
@@ -734,6 +735,7 @@ mod tests {
             note: text(&v["note"]["text"]),
             email_to: vec![],
             step: None,
+            role: None,
         }
     }
 

@@ -58,6 +58,30 @@ pub fn enqueue(
     note: Option<String>,
     at: NaiveDateTime,
 ) -> Result<usize, ServiceError> {
+    let base = EventPayload {
+        event,
+        at,
+        actor: actor.clone(),
+        incident: snap.clone(),
+        change,
+        note,
+        email_to: Vec::new(),
+        step: None,
+        role: None,
+    };
+    enqueue_payload(conn, state, snap, timeline_entry_id, base)
+}
+
+/// [`enqueue`] for a payload the caller has filled (the event, its time, actor, change and any
+/// event-specific part such as [`EventPayload::role`]); routing fills `email_to`.
+pub fn enqueue_payload(
+    conn: &mut DbConnection,
+    state: &AppState,
+    snap: &IncidentSnapshot,
+    timeline_entry_id: i64,
+    base: EventPayload,
+) -> Result<usize, ServiceError> {
+    let (event, at) = (base.event, base.at);
     let routes = route(
         &state.settings,
         &state.notifiers,
@@ -76,14 +100,8 @@ pub fn enqueue(
     let mut rows = Vec::new();
     for r in routes {
         let payload = EventPayload {
-            event,
-            at,
-            actor: actor.clone(),
-            incident: snap.clone(),
-            change: change.clone(),
-            note: note.clone(),
             email_to: r.email_to,
-            step: None,
+            ..base.clone()
         };
         let notifier = state.registry.get(&r.notifier);
         if notifier.as_ref().is_some_and(|n| !n.accepts(&payload)) {
@@ -201,7 +219,7 @@ where
 
 /// Whether this change is the one that musters the responders: the first by someone other than the
 /// declarer (and not by the tool itself), while no muster time is recorded.
-fn musters(row: &IncidentRow, actor: &Actor) -> bool {
+pub(crate) fn musters(row: &IncidentRow, actor: &Actor) -> bool {
     row.mustered_at.is_none()
         && !actor.email.eq_ignore_ascii_case(&row.declared_by_email)
         && actor.email != Actor::system().email

@@ -6,6 +6,7 @@ pub mod declare;
 pub mod lifecycle;
 pub mod postmortem;
 pub mod queries;
+pub mod roles;
 pub mod tokens;
 
 use crate::db::DbError;

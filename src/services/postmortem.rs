@@ -536,6 +536,7 @@ mod tests {
             }],
             people: vec![],
             viewer_time_zone: None,
+            roles: vec![],
         }
     }
 

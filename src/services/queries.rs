@@ -130,6 +130,8 @@ pub struct IncidentDetail {
     pub people: Vec<crate::db::models::user::UserRow>,
     /// The time zone the viewer chose, if a viewer was named and chose one.
     pub viewer_time_zone: Option<String>,
+    /// Who holds its roles other than the lead (see [`super::roles::held_roles`]).
+    pub roles: Vec<crate::db::models::RoleRow>,
 }
 
 /// Loads one incident by number, with the time zone of `viewer` (an email) when given.
@@ -149,11 +151,13 @@ pub async fn incident_detail(
             let deliveries = outbox::list_for(conn, row.id)?;
             let external = crate::db::models::external_ref::list_for(conn, row.id)?;
             let people = crate::db::models::user::list(conn, 500)?;
+            let roles = crate::db::models::role::list_for(conn, row.id)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
             };
             Ok(Some(IncidentDetail {
+                roles,
                 people,
                 viewer_time_zone,
                 row,
