@@ -255,7 +255,7 @@ mod tests {
                 "roles[0].description",
                 "one line",
             ),
-            ("[[roles]]\nid = \"sme\"\nname = \"Scribe\"\ndescription = \"d\"\n", "roles[0].name", "two roles"),
+            ("[[roles]]\nid = \"sme\"\nname = \"Incident lead\"\ndescription = \"d\"\n", "roles[0].name", "two roles"),
             ("[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescripton = \"d\"\n", "descripton", "unknown"),
         ];
         for (toml, key, words) in cases {

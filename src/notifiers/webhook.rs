@@ -107,6 +107,22 @@ pub struct WebhookEvent {
     pub change: Option<ChangeBody>,
     /// The note, for `incident.note_added`; `null` otherwise.
     pub note: Option<NoteBody>,
+    /// The role and its holder, for `incident.role_changed` only (absent from other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleBody>,
+}
+
+/// A role after a change.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RoleBody {
+    /// The role id as configured, e.g. `comms`.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its one-line description.
+    pub description: String,
+    /// Who holds it now, or `null` when it was left.
+    pub holder: Option<Person>,
 }
 
 /// A person.
@@ -161,7 +177,7 @@ pub struct IncidentBody {
 /// A changed field.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChangeBody {
-    /// `status`, `severity` or `lead`.
+    /// `status`, `severity`, `lead`, or a role id for `incident.role_changed`.
     pub field: String,
     /// The value before (`null` when there was none).
     pub old: Option<String>,
@@ -216,6 +232,12 @@ impl WebhookEvent {
                 new: c.new.clone(),
             }),
             note: p.note.as_ref().map(|t| NoteBody { text: t.clone() }),
+            role: p.role.as_ref().map(|r| RoleBody {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                description: r.description.clone(),
+                holder: r.holder.as_ref().map(Person::from),
+            }),
         }
     }
 }
@@ -735,7 +757,12 @@ mod tests {
             note: text(&v["note"]["text"]),
             email_to: vec![],
             step: None,
-            role: None,
+            role: v.get("role").map(|r| crate::notifiers::RoleChange {
+                id: text(&r["id"]).unwrap(),
+                name: text(&r["name"]).unwrap(),
+                description: text(&r["description"]).unwrap(),
+                holder: (!r["holder"].is_null()).then(|| person(&r["holder"])),
+            }),
         }
     }
 

@@ -28,6 +28,7 @@ mod pagers;
 mod pages;
 mod postgres;
 mod postmortem;
+mod roles;
 mod routing;
 mod slack;
 mod webhooks;

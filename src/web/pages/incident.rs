@@ -138,7 +138,6 @@ pub struct IncidentPage {
     status: &'static str,
     status_label: &'static str,
     lead_name: Option<String>,
-    lead_email: String,
     declared_by: String,
     drill: bool,
     services: Vec<String>,
@@ -156,10 +155,11 @@ pub struct IncidentPage {
     next_statuses: Vec<NextStatus>,
     severity_options: Vec<(String, String)>,
     no_integrations: bool,
-    i_lead: bool,
     can_work: bool,
-    /// People who have signed in, as (email, name), for the lead picker.
+    /// People who have signed in, as (email, name), for the lead and role pickers.
     people: Vec<(String, String)>,
+    /// Every configured role with its holder, the lead first.
+    roles: Vec<super::roles::RoleCard>,
     error: Option<String>,
 }
 
@@ -297,11 +297,13 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
             .unwrap_or_else(|| "Severity not assessed yet.".into()),
         status: status.as_str(),
         status_label: status.label(),
-        i_lead: row.lead_email.as_deref() == Some(user.actor.email.as_str()),
         can_work: user.holds(<Work as crate::auth::Permission>::NEED),
         people: d.people.iter().map(|u| (u.email.clone(), u.name.clone())).collect(),
+        roles: super::roles::cards(
+            crate::services::roles::held_roles(&settings.roles(), row, &d.roles),
+            &user.actor.email,
+        ),
         lead_name: row.lead_name.clone(),
-        lead_email: row.lead_email.clone().unwrap_or_default(),
         declared_by: row.declared_by_name.clone(),
         drill: row.drill,
         services: d.services.clone(),
@@ -325,7 +327,11 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
                     e.actor_name.clone()
                 },
                 kind: e.kind.clone(),
-                text: describe(e, tz),
+                text: if e.kind == "role_changed" {
+                    super::roles::describe(e, settings)
+                } else {
+                    describe(e, tz)
+                },
                 body: e.body.clone(),
             })
             .collect(),
@@ -353,7 +359,7 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
     }
 }
 
-fn number_from(raw: &str) -> Option<i64> {
+pub(super) fn number_from(raw: &str) -> Option<i64> {
     IncidentNumber::parse(raw).map(|n| n.0)
 }
 
@@ -373,7 +379,7 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, path: web::Pat
 
 /// Shared handling of the incident page's forms: parse, check CSRF, run the change, then
 /// redirect back, or show the page again with the message and nothing changed.
-async fn handle<F, Fut>(
+pub(super) async fn handle<F, Fut>(
     req: HttpRequest,
     body: web::Bytes,
     user: Access<Work>,
