@@ -88,11 +88,14 @@ const DEFAULTS: [(&str, &str, &str); 3] = [
 ];
 
 fn default_role(id: &str) -> Option<Role> {
-    DEFAULTS.iter().find(|(d, _, _)| *d == id).map(|(id, name, description)| Role {
-        id: (*id).into(),
-        name: (*name).into(),
-        description: (*description).into(),
-    })
+    DEFAULTS
+        .iter()
+        .find(|(d, _, _)| *d == id)
+        .map(|(id, name, description)| Role {
+            id: (*id).into(),
+            name: (*name).into(),
+            description: (*description).into(),
+        })
 }
 
 /// The roles in force for `configured`: the lead first, then the configured roles in file order,
@@ -138,7 +141,10 @@ fn is_slug(id: &str) -> bool {
 
 fn check_line(key: &str, text: &str, max: usize, what: &str) -> Result<(), ConfigError> {
     if text.chars().any(char::is_control) {
-        return Err(bad(key, format!("the {what} must be one line without control characters")));
+        return Err(bad(
+            key,
+            format!("the {what} must be one line without control characters"),
+        ));
     }
     if text.chars().count() > max {
         return Err(bad(key, format!("the {what} can be at most {max} characters")));
@@ -171,7 +177,10 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
         }
         let builtin = default_role(&r.id).is_some();
         if !builtin && r.name.trim().is_empty() {
-            return Err(bad(key("name"), format!("give role {} a name, like \"Comms lead\"", r.id)));
+            return Err(bad(
+                key("name"),
+                format!("give role {} a name, like \"Comms lead\"", r.id),
+            ));
         }
         check_line(&key("name"), &r.name, NAME_MAX_CHARS, "name")?;
         if !builtin && r.description.trim().is_empty() {
@@ -180,14 +189,22 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
                 format!("say in one line what the {} does during an incident", r.id),
             ));
         }
-        check_line(&key("description"), &r.description, DESCRIPTION_MAX_CHARS, "description")?;
+        check_line(
+            &key("description"),
+            &r.description,
+            DESCRIPTION_MAX_CHARS,
+            "description",
+        )?;
     }
     let names: Vec<Role> = effective(&settings.roles);
     let mut seen = HashSet::new();
     for r in &names {
         if !seen.insert(r.name.to_lowercase()) {
             let i = settings.roles.iter().position(|c| c.id == r.id).unwrap_or(0);
-            return Err(bad(format!("roles[{i}].name"), format!("two roles are called {}", r.name)));
+            return Err(bad(
+                format!("roles[{i}].name"),
+                format!("two roles are called {}", r.name),
+            ));
         }
     }
     Ok(())
@@ -231,7 +248,11 @@ mod tests {
         assert_eq!(roles[1].name, "Comms lead", "a built-in id alone keeps its defaults");
         assert_eq!(roles[2].in_sentence(), "SME");
         let s = parse("[[roles]]\nid = \"lead\"\ndescription = \"Our commander.\"\n").unwrap();
-        assert_eq!(ids(&s), ["lead", "comms", "scribe"], "changing the lead alone keeps the defaults");
+        assert_eq!(
+            ids(&s),
+            ["lead", "comms", "scribe"],
+            "changing the lead alone keeps the defaults"
+        );
         assert_eq!(s.roles()[0].description, "Our commander.");
         assert_eq!(s.roles()[0].name, "Incident lead");
     }
@@ -239,33 +260,71 @@ mod tests {
     #[test]
     fn bad_roles_are_refused_by_key() {
         let cases = [
-            ("[[roles]]\nid = \"Comms\"\nname = \"C\"\ndescription = \"d\"\n", "roles[0].id", "lowercase"),
-            ("[[roles]]\nid = \"\"\nname = \"C\"\ndescription = \"d\"\n", "roles[0].id", "lowercase"),
-            ("[[roles]]\nid = \"a b\"\nname = \"C\"\ndescription = \"d\"\n", "roles[0].id", "lowercase"),
+            (
+                "[[roles]]\nid = \"Comms\"\nname = \"C\"\ndescription = \"d\"\n",
+                "roles[0].id",
+                "lowercase",
+            ),
+            (
+                "[[roles]]\nid = \"\"\nname = \"C\"\ndescription = \"d\"\n",
+                "roles[0].id",
+                "lowercase",
+            ),
+            (
+                "[[roles]]\nid = \"a b\"\nname = \"C\"\ndescription = \"d\"\n",
+                "roles[0].id",
+                "lowercase",
+            ),
             (
                 "[[roles]]\nid = \"x\"\nname = \"X\"\ndescription = \"d\"\n[[roles]]\nid = \"x\"\nname = \"Y\"\ndescription = \"d\"\n",
                 "roles[1].id",
                 "duplicate",
             ),
-            ("[[roles]]\nid = \"lead\"\nname = \"Commander\"\n", "roles[0].name", "built in"),
-            ("[[roles]]\nid = \"sme\"\ndescription = \"d\"\n", "roles[0].name", "name"),
-            ("[[roles]]\nid = \"sme\"\nname = \"SME\"\n", "roles[0].description", "one line"),
+            (
+                "[[roles]]\nid = \"lead\"\nname = \"Commander\"\n",
+                "roles[0].name",
+                "built in",
+            ),
+            (
+                "[[roles]]\nid = \"sme\"\ndescription = \"d\"\n",
+                "roles[0].name",
+                "name",
+            ),
+            (
+                "[[roles]]\nid = \"sme\"\nname = \"SME\"\n",
+                "roles[0].description",
+                "one line",
+            ),
             (
                 "[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescription = \"two\\nlines\"\n",
                 "roles[0].description",
                 "one line",
             ),
-            ("[[roles]]\nid = \"sme\"\nname = \"Incident lead\"\ndescription = \"d\"\n", "roles[0].name", "two roles"),
-            ("[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescripton = \"d\"\n", "descripton", "unknown"),
+            (
+                "[[roles]]\nid = \"sme\"\nname = \"Incident lead\"\ndescription = \"d\"\n",
+                "roles[0].name",
+                "two roles",
+            ),
+            (
+                "[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescripton = \"d\"\n",
+                "descripton",
+                "unknown",
+            ),
         ];
         for (toml, key, words) in cases {
             let e = parse(toml).unwrap_err();
             assert!(e.contains(key) && e.contains(words), "{toml:?}: {e}");
         }
         let long = "x".repeat(DESCRIPTION_MAX_CHARS + 1);
-        let e = parse(&format!("[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescription = \"{long}\"\n")).unwrap_err();
+        let e = parse(&format!(
+            "[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescription = \"{long}\"\n"
+        ))
+        .unwrap_err();
         assert!(e.contains("roles[0].description") && e.contains("200"), "{e}");
         let ok = "y".repeat(DESCRIPTION_MAX_CHARS);
-        parse(&format!("[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescription = \"{ok}\"\n")).unwrap();
+        parse(&format!(
+            "[[roles]]\nid = \"sme\"\nname = \"SME\"\ndescription = \"{ok}\"\n"
+        ))
+        .unwrap();
     }
 }

@@ -320,7 +320,11 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
     );
     // Every configured role, the lead first, then any role held here that is no longer
     // configured, each with who held it when.
-    let mut roles: Vec<(String, String)> = settings.roles().into_iter().map(|r| (r.id.clone(), r.in_sentence())).collect();
+    let mut roles: Vec<(String, String)> = settings
+        .roles()
+        .into_iter()
+        .map(|r| (r.id.clone(), r.in_sentence()))
+        .collect();
     for e in d.timeline.iter().filter(|e| e.kind == "role_changed") {
         if let Some(id) = &e.field
             && !roles.iter().any(|(r, _)| r == id)
@@ -586,6 +590,13 @@ mod tests {
         handed.new_value = Some("Ada Lovelace".into());
         let mut note = entry(4, "14:40", "Ada Lovelace", "note");
         note.body = Some("# Rolled back\n| a | b |\n|---|---|\n```\ncode\n```\n1. first\n---".into());
+        let mut comms = entry(7, "14:30", "Grace Hopper", "role_changed");
+        comms.field = Some("comms".into());
+        comms.new_value = Some("Grace Hopper".into());
+        let mut comms_handed = entry(8, "15:00", "Grace Hopper", "role_changed");
+        comms_handed.field = Some("comms".into());
+        comms_handed.old_value = Some("Grace Hopper".into());
+        comms_handed.new_value = Some("Lin Wu".into());
         let mut mitigated = entry(5, "15:05", "Ada Lovelace", "status_changed");
         mitigated.old_value = Some("investigating".into());
         mitigated.new_value = Some("mitigated".into());
@@ -595,7 +606,7 @@ mod tests {
         IncidentDetail {
             row,
             services: vec!["checkout".into()],
-            timeline: vec![declared, took, handed, note, mitigated, resolved],
+            timeline: vec![declared, took, handed, note, comms, comms_handed, mitigated, resolved],
             deliveries: vec![],
             external: vec![ExternalRefRow {
                 incident_id: 1,
@@ -648,6 +659,20 @@ mod tests {
             "- Ada Lovelace led the response from 2026-11-21 15:23 CET to 2026-11-21 18:30 CET (resolution)."
         ));
         assert!(md.contains("- Jira ticket: [OPS-7](<https://jira.example.com/browse/OPS-7>)"));
+        // Every configured role, with who held it when, from its role_changed entries.
+        assert!(
+            md.contains("- Grace Hopper was comms lead from 2026-11-21 15:30 CET to 2026-11-21 16:00 CET.\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- Lin Wu was comms lead from 2026-11-21 16:00 CET to 2026-11-21 18:30 CET (resolution).\n")
+        );
+        assert!(md.contains("- No scribe was recorded.\n"));
+        assert!(!md.contains("Also on the timeline"), "every actor held a role: {md}");
+        assert!(md.contains("- **2026-11-21 15:30 CET**: Grace Hopper took the comms lead role.\n"));
+        assert!(md.contains(
+            "- **2026-11-21 16:00 CET**: Grace Hopper handed the comms lead role from Grace Hopper to Lin Wu.\n"
+        ));
     }
 
     #[test]

@@ -55,7 +55,11 @@ pub fn known_role(state: &AppState, id: &str) -> Result<Role, ServiceError> {
         let known: Vec<String> = state.settings.roles().into_iter().map(|r| r.id).collect();
         ServiceError::field(
             "role",
-            format!("There is no role called \u{201c}{}\u{201d}; the roles are {}.", id.trim(), known.join(", ")),
+            format!(
+                "There is no role called \u{201c}{}\u{201d}; the roles are {}.",
+                id.trim(),
+                known.join(", ")
+            ),
         )
     })
 }

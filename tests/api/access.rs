@@ -39,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/status"),
     ("POST", "/incidents/{number}/severity"),
     ("POST", "/incidents/{number}/lead"),
+    ("POST", "/incidents/{number}/roles/{role}"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/key-times"),
     ("POST", "/incidents/{number}/deliveries/{id}/retry"),
@@ -111,6 +112,7 @@ fn concrete(path: &str, number: i64) -> String {
     path.replace("{number}", &number.to_string())
         .replace("{id}", "1")
         .replace("{file}", "style.css")
+        .replace("{role}", "comms")
 }
 
 /// Row counts of every table a request could change.
@@ -124,6 +126,7 @@ async fn fingerprint(app: &TestApp) -> Vec<(String, i64)> {
         "users",
         "api_tokens",
         "external_refs",
+        "incident_roles",
     ] {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let n = app

@@ -83,7 +83,11 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
     app.identify(LIN.0, LIN.1).await;
     app.identify(ADA.0, ADA.1).await;
     let r = app
-        .declare(&[("title", "Checkout down"), ("severity", "SEV1"), ("services", "checkout")])
+        .declare(&[
+            ("title", "Checkout down"),
+            ("severity", "SEV1"),
+            ("services", "checkout"),
+        ])
         .await;
     assert_eq!(r.status(), 303);
     let n = number_from_location(&r);
@@ -92,11 +96,18 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
     let invites_before = world.seen("conversations.invite").len();
     let lookups_before = world.seen("users.lookupByEmail").len();
 
-    let descriptions: Vec<String> = texts(&app.get_html(&format!("/incidents/{n}")).await, "#roles .role-description");
+    let descriptions: Vec<String> = texts(
+        &app.get_html(&format!("/incidents/{n}")).await,
+        "#roles .role-description",
+    );
     let settings = redbutton::config::Settings::default();
     assert_eq!(
         descriptions,
-        settings.roles().iter().map(|r| r.description.clone()).collect::<Vec<_>>(),
+        settings
+            .roles()
+            .iter()
+            .map(|r| r.description.clone())
+            .collect::<Vec<_>>(),
         "every role shows its one-line description"
     );
 
@@ -104,7 +115,13 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
         // Ada takes it, hands it to Lin, and Lin leaves it.
         let r = role_form(&app, n, role, &[("action", "take"), ("expected", "")]).await;
         assert_eq!(r.status(), 303, "{role}: take");
-        let r = role_form(&app, n, role, &[("action", "assign"), ("expected", ADA.1), ("email", LIN.1)]).await;
+        let r = role_form(
+            &app,
+            n,
+            role,
+            &[("action", "assign"), ("expected", ADA.1), ("email", LIN.1)],
+        )
+        .await;
         assert_eq!(r.status(), 303, "{role}: hand over");
         app.identify(LIN.0, LIN.1).await;
         let html = app.get_html(&format!("/incidents/{n}")).await;
@@ -121,10 +138,17 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
         assert_eq!(r.status(), 303, "{role}: leave");
         app.identify(ADA.0, ADA.1).await;
         let html = app.get_html(&format!("/incidents/{n}")).await;
-        assert_eq!(texts(&html, &format!("#role-{role} .role-holder")), vec!["Nobody".to_string()]);
+        assert_eq!(
+            texts(&html, &format!("#role-{role} .role-holder")),
+            vec!["Nobody".to_string()]
+        );
     }
     let rows = app.wait_outbox(&["done"], Duration::from_secs(20)).await;
-    assert_eq!(rows.len(), 1 + 9, "the declaration and one Slack delivery per role change");
+    assert_eq!(
+        rows.len(),
+        1 + 9,
+        "the declaration and one Slack delivery per role change"
+    );
     assert_eq!(
         rows.iter().filter(|r| r.event == "role_changed").count(),
         6,
@@ -140,7 +164,12 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
         .map(|e| (e.actor_name, e.field.unwrap(), e.old_value, e.new_value))
         .collect();
     let step = |who: &str, role: &str, old: Option<&str>, new: Option<&str>| {
-        (who.to_string(), role.to_string(), old.map(str::to_string), new.map(str::to_string))
+        (
+            who.to_string(),
+            role.to_string(),
+            old.map(str::to_string),
+            new.map(str::to_string),
+        )
     };
     assert_eq!(
         roles,
@@ -166,7 +195,10 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
         "Lin Wu left the comms lead role",
         "Lin Wu left the scribe role",
     ] {
-        assert!(timeline_texts.iter().any(|t| t == expected), "{expected}: {timeline_texts:?}");
+        assert!(
+            timeline_texts.iter().any(|t| t == expected),
+            "{expected}: {timeline_texts:?}"
+        );
     }
 
     // Slack: one post per change in the incident channel, in order, with the description while
@@ -190,14 +222,22 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
     );
     // Each post carries its delivery key, so a repeat finds it instead of posting twice.
     let keys: Vec<Option<String>> = world.messages(&cid).iter().skip(1).map(|m| m.key.clone()).collect();
-    assert!(keys.iter().all(|k| k.as_deref().is_some_and(|k| k.starts_with(&format!("inc-{n}-t")))), "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.as_deref().is_some_and(|k| k.starts_with(&format!("inc-{n}-t")))),
+        "{keys:?}"
+    );
 
     // Whoever takes or is handed a role is invited: looked up by email, then invited with force.
     let lookups: Vec<String> = world.seen("users.lookupByEmail")[lookups_before..]
         .iter()
         .map(|s| s.query.get("email").cloned().unwrap_or_default())
         .collect();
-    assert_eq!(lookups, vec![LIN.1.to_string()], "Lin looked up once (Ada at the declaration), then cached");
+    assert_eq!(
+        lookups,
+        vec![LIN.1.to_string()],
+        "Lin looked up once (Ada at the declaration), then cached"
+    );
     let invites: Vec<Value> = world.seen("conversations.invite")[invites_before..]
         .iter()
         .map(|s| s.body.clone())
@@ -218,7 +258,10 @@ async fn each_default_role_is_taken_handed_over_and_left_with_timeline_slack_pos
     for s in world.seen("conversations.invite") {
         assert_eq!(s.auth.as_deref(), Some(&*format!("Bearer {TOKEN}")));
     }
-    assert!(world.channels()[0].2.contains(&"ULIN0001".to_string()), "Lin is in the channel");
+    assert!(
+        world.channels()[0].2.contains(&"ULIN0001".to_string()),
+        "Lin is in the channel"
+    );
     app.stop().await;
 }
 
@@ -255,10 +298,10 @@ async fn a_configured_role_shows_its_description_and_reaches_a_webhook() {
         },
     ];
     spawn.settings.integrations.webhooks = vec![hook(&receiver)];
-    spawn
-        .settings
-        .secret_values
-        .insert("TEST_ROLES_HOOK_SECRET".into(), "roles-hook-secret-of-some-length".into());
+    spawn.settings.secret_values.insert(
+        "TEST_ROLES_HOOK_SECRET".into(),
+        "roles-hook-secret-of-some-length".into(),
+    );
     let app = TestApp::spawn(spawn).await;
     app.identify(LIN.0, LIN.1).await;
     app.identify(ADA.0, ADA.1).await;
@@ -278,13 +321,17 @@ async fn a_configured_role_shows_its_description_and_reaches_a_webhook() {
     assert_eq!(texts(&html, "#role-sme .role-holder"), vec!["Nobody"]);
     assert_eq!(texts(&html, "#role-sme button")[0], "I'll take it");
 
-    let r = role_form(&app, n, "sme", &[("action", "assign"), ("expected", ""), ("email", LIN.1)]).await;
+    let r = role_form(
+        &app,
+        n,
+        "sme",
+        &[("action", "assign"), ("expected", ""), ("email", LIN.1)],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let html = app.get_html(&format!("/incidents/{n}")).await;
     assert_eq!(texts(&html, "#role-sme .role-holder"), vec![LIN.0]);
-    assert!(
-        texts(&html, "#timeline li div").contains(&"Ada Lovelace made Lin Wu subject matter expert".to_string())
-    );
+    assert!(texts(&html, "#timeline li div").contains(&"Ada Lovelace made Lin Wu subject matter expert".to_string()));
     // The scribe is not configured here, so it cannot be taken.
     let before = everything(&app, n).await;
     let r = role_form(&app, n, "scribe", &[("action", "take"), ("expected", "")]).await;
@@ -372,7 +419,12 @@ async fn refused_role_changes_say_why_and_change_nothing() {
         (
             "not an email",
             "scribe",
-            vec![("action", "assign"), ("expected", ""), ("email", "lin"), ("name", "Lin")],
+            vec![
+                ("action", "assign"),
+                ("expected", ""),
+                ("email", "lin"),
+                ("name", "Lin"),
+            ],
             422,
             "Enter an email address",
         ),
