@@ -309,6 +309,10 @@ pub async fn show(
         incident: Incident::from_row(&state, &d.row, d.services.clone()),
         timeline: d.timeline.iter().map(Into::into).collect(),
         deliveries: d.deliveries.iter().map(Into::into).collect(),
+        roles: crate::services::roles::held_roles(&state.settings.roles(), &d.row, &d.roles)
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     };
     Ok(json(StatusCode::OK, &detail))
 }

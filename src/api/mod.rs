@@ -8,6 +8,7 @@
 
 pub mod incidents;
 pub mod openapi;
+pub mod roles;
 pub mod types;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -58,6 +59,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(
                         web::resource("/incidents/{number}/lead")
                             .route(web::post().to(incidents::lead))
+                            .default_service(web::to(|| not_allowed("POST"))),
+                    )
+                    .service(
+                        web::resource("/incidents/{number}/roles/{role}")
+                            .route(web::post().to(roles::change))
                             .default_service(web::to(|| not_allowed("POST"))),
                     )
                     .service(

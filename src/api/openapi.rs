@@ -37,6 +37,7 @@ pub const BEARER: &str = "bearer";
         super::incidents::status,
         super::incidents::severity,
         super::incidents::lead,
+        super::roles::change,
         super::incidents::note,
         super::incidents::key_times,
         serve,
@@ -104,6 +105,11 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
             number,
         ]),
         "changeStatus" | "changeSeverity" | "changeLead" => {
+            statuses.extend(body);
+            statuses.extend([number, invalid, conflict]);
+        }
+        "changeRole" => {
+            statuses.push((404, "There is no such incident, or no such role."));
             statuses.extend(body);
             statuses.extend([number, invalid, conflict]);
         }

@@ -294,6 +294,8 @@ pub struct IncidentDetail {
     pub timeline: Vec<TimelineEntry>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<Delivery>,
+    /// Every configured role, the lead first, with its holder.
+    pub roles: Vec<super::roles::IncidentRole>,
 }
 
 /// One page of incidents.

@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{number}/status"),
     ("POST", "/api/v1/incidents/{number}/severity"),
     ("POST", "/api/v1/incidents/{number}/lead"),
+    ("POST", "/api/v1/incidents/{number}/roles/{role}"),
     ("POST", "/api/v1/incidents/{number}/notes"),
     ("POST", "/api/v1/incidents/{number}/key-times"),
     ("GET", "/api/v1/openapi.json"),
@@ -646,7 +647,7 @@ async fn api_call(app: &TestApp, method: &str, path: &str, token: &str) -> reqwe
                 json!({"status": "mitigated"})
             } else if path.ends_with("/severity") {
                 json!({"severity": "SEV1"})
-            } else if path.ends_with("/lead") {
+            } else if path.ends_with("/lead") || path.contains("/roles/") {
                 json!({"email": "rita@example.com", "name": "Rita"})
             } else if path.ends_with("/notes") {
                 json!({"body": "a note"})

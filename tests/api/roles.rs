@@ -477,3 +477,150 @@ async fn refused_role_changes_say_why_and_change_nothing() {
     assert_eq!(everything(&app, n).await, before);
     app.stop().await;
 }
+
+/// Sends `body` to the role endpoint with a bearer token.
+async fn api_role(app: &TestApp, token: &str, n: i64, role: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/incidents/{n}/roles/{role}", app.address))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_api_takes_hands_over_and_clears_roles_and_lists_them() {
+    let db = TestDb::new();
+    let app = TestApp::spawn(Spawn::new(&db)).await;
+    app.identify(LIN.0, LIN.1).await;
+    app.identify(ADA.0, ADA.1).await;
+    let n = app.declare_ok("API roles").await;
+    let made = redbutton::services::tokens::create(
+        &app.state,
+        &redbutton::domain::Actor {
+            name: ADA.0.into(),
+            email: ADA.1.into(),
+        },
+        &redbutton::services::tokens::TokenRequest {
+            name: "roles bot".into(),
+            scopes: vec!["incidents:write".into(), "incidents:read".into()],
+            expires_in_days: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let token = made.secret;
+
+    // Give the scribe role to Lin (known by email), then hand it to a newcomer named in full.
+    let r = api_role(&app, &token, n, "scribe", json!({"email": LIN.1})).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let scribe = &body["roles"][2];
+    assert_eq!(scribe["id"], "scribe");
+    assert_eq!(scribe["name"], "Scribe");
+    assert_eq!(scribe["holder"], json!({"name": LIN.0, "email": LIN.1}));
+    assert_eq!(body["roles"][0]["id"], "lead");
+    assert!(body["roles"][0]["holder"].is_null());
+    let r = api_role(
+        &app,
+        &token,
+        n,
+        "scribe",
+        json!({"email": "Noor@Example.com", "name": "Noor Haddad", "expected": LIN.1}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // The lead goes through the same endpoint.
+    let r = api_role(&app, &token, n, "lead", json!({"email": ADA.1})).await;
+    assert_eq!(r.status(), 200);
+
+    let before = everything(&app, n).await;
+    for (what, role, body, status) in [
+        (
+            "stale expected",
+            "scribe",
+            json!({"clear": true, "expected": LIN.1}),
+            409,
+        ),
+        ("same person", "scribe", json!({"email": "noor@example.com", "name": "Noor H."}), 409),
+        (
+            "unknown person without a name",
+            "comms",
+            json!({"email": "who@example.com"}),
+            422,
+        ),
+        ("email and clear", "comms", json!({"email": LIN.1, "clear": true}), 422),
+        ("nothing", "comms", json!({}), 422),
+        ("clear nobody", "comms", json!({"clear": true}), 409),
+        ("unknown role", "chef", json!({"email": LIN.1}), 404),
+        ("unknown field", "comms", json!({"email": LIN.1, "role": "x"}), 400),
+    ] {
+        let r = api_role(&app, &token, n, role, body).await;
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json", "{what}");
+        assert_eq!(everything(&app, n).await, before, "{what}: nothing changed");
+    }
+    let r = api_role(&app, &token, n + 9, "comms", json!({"email": LIN.1})).await;
+    assert_eq!(r.status(), 404);
+
+    // The incident lists every role with its holder.
+    let r = app
+        .client
+        .get(format!("{}/api/v1/incidents/{n}", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let detail: Value = r.json().await.unwrap();
+    let roles: Vec<(String, Value)> = detail["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["holder"].clone()))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            ("lead".to_string(), json!({"name": ADA.0, "email": ADA.1})),
+            ("comms".to_string(), Value::Null),
+            (
+                "scribe".to_string(),
+                json!({"name": "Noor Haddad", "email": "noor@example.com"})
+            ),
+        ]
+    );
+    assert!(
+        detail["roles"][1]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Keeps stakeholders")
+    );
+    let kinds: Vec<String> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "role_changed").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| *k == "lead_changed").count(), 1);
+
+    // A read-only token changes nothing.
+    let reader = redbutton::services::tokens::create(
+        &app.state,
+        &redbutton::domain::Actor {
+            name: ADA.0.into(),
+            email: ADA.1.into(),
+        },
+        &redbutton::services::tokens::TokenRequest {
+            name: "reader".into(),
+            scopes: vec!["incidents:read".into()],
+            expires_in_days: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let r = api_role(&app, &reader.secret, n, "comms", json!({"email": LIN.1})).await;
+    assert_eq!(r.status(), 403);
+    app.stop().await;
+}
