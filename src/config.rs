@@ -1054,6 +1054,10 @@ mod tests {
         let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
         assert_eq!(example.services.len(), 2);
         assert_eq!(
+            example.roles().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["lead", "comms", "scribe", "sme"]
+        );
+        assert_eq!(
             example.enabled_notifiers(),
             vec!["email", "slack", "jira", "pagerduty", "webhook:audit"]
         );

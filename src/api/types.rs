@@ -176,7 +176,8 @@ pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// Who did it.
     pub actor: Person,
-    /// What happened: `declared`, `status_changed`, `severity_changed`, `lead_changed`, `note`,
+    /// What happened: `declared`, `status_changed`, `severity_changed`, `lead_changed`,
+    /// `role_changed` (`field` is the role id, the values the holders' names), `note`,
     /// `delivery_retried`, `mustered` (the first action by someone other than the declarer),
     /// `key_time_changed` (a key time set by hand: `field` names it, the values are UTC).
     pub kind: String,

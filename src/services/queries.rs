@@ -12,6 +12,8 @@ pub struct IncidentSummary {
     pub row: IncidentRow,
     /// Its services.
     pub services: Vec<String>,
+    /// Who holds its roles other than the lead.
+    pub roles: Vec<crate::db::models::RoleRow>,
 }
 
 /// What the dashboard shows.
@@ -31,6 +33,7 @@ pub const LIVE_LIMIT: i64 = 500;
 fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel::QueryResult<Vec<IncidentSummary>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let pairs = incident::services_of_many(conn, &ids)?;
+    let mut roles = crate::db::models::role::list_for_many(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -39,7 +42,15 @@ fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel:
                 .filter(|(id, _)| *id == row.id)
                 .map(|(_, s)| s.clone())
                 .collect();
-            IncidentSummary { row, services }
+            let (mine, rest) = std::mem::take(&mut roles)
+                .into_iter()
+                .partition(|r| r.incident_id == row.id);
+            roles = rest;
+            IncidentSummary {
+                row,
+                services,
+                roles: mine,
+            }
         })
         .collect())
 }

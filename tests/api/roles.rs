@@ -332,6 +332,11 @@ async fn a_configured_role_shows_its_description_and_reaches_a_webhook() {
     let html = app.get_html(&format!("/incidents/{n}")).await;
     assert_eq!(texts(&html, "#role-sme .role-holder"), vec![LIN.0]);
     assert!(texts(&html, "#timeline li div").contains(&"Ada Lovelace made Lin Wu subject matter expert".to_string()));
+    // The dashboard row names who holds the roles besides the lead.
+    assert_eq!(
+        texts(&app.get_html("/").await, "#live .role-held"),
+        vec!["Subject matter expert: Lin Wu"]
+    );
     // The scribe is not configured here, so it cannot be taken.
     let before = everything(&app, n).await;
     let r = role_form(&app, n, "scribe", &[("action", "take"), ("expected", "")]).await;
@@ -543,7 +548,12 @@ async fn the_api_takes_hands_over_and_clears_roles_and_lists_them() {
             json!({"clear": true, "expected": LIN.1}),
             409,
         ),
-        ("same person", "scribe", json!({"email": "noor@example.com", "name": "Noor H."}), 409),
+        (
+            "same person",
+            "scribe",
+            json!({"email": "noor@example.com", "name": "Noor H."}),
+            409,
+        ),
         (
             "unknown person without a name",
             "comms",

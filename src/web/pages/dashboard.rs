@@ -30,6 +30,8 @@ pub struct Row {
     pub declared: String,
     pub declared_iso: String,
     pub lead: String,
+    /// The other roles someone holds, as "Comms lead: Ada Lovelace".
+    pub roles: Vec<String>,
     pub last_update: String,
     pub services: String,
     pub drill: bool,
@@ -37,7 +39,7 @@ pub struct Row {
 
 impl Row {
     /// Builds a row for display.
-    pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime) -> Self {
+    pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime, roles: &[crate::config::Role]) -> Self {
         let status = Status::parse(&s.row.status).unwrap_or(Status::Investigating);
         let end = s.row.resolved_at.unwrap_or(*now);
         Row {
@@ -51,6 +53,11 @@ impl Row {
             declared: view::time(&s.row.declared_at),
             declared_iso: view::iso(&s.row.declared_at),
             lead: s.row.lead_name.clone().unwrap_or_default(),
+            roles: crate::services::roles::held_roles(roles, &s.row, &s.roles)
+                .into_iter()
+                .filter(|h| !h.role.is_lead())
+                .filter_map(|h| h.holder.map(|a| format!("{}: {}", h.role.name, a.name)))
+                .collect(),
             last_update: format!("{} ago", view::age(&s.row.updated_at, now)),
             services: s.services.join(", "),
             drill: s.row.drill,
@@ -172,10 +179,11 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         }
         format!("/?{}", parts.join("&"))
     };
+    let roles = state.settings.roles();
     let page_view = DashboardPage {
         me: Some(Me::new(&user, state.settings.auth.mode)),
-        live: d.live.iter().map(|s| Row::from_summary(s, &now)).collect(),
-        past: d.past.iter().map(|s| Row::from_summary(s, &now)).collect(),
+        live: d.live.iter().map(|s| Row::from_summary(s, &now, &roles)).collect(),
+        past: d.past.iter().map(|s| Row::from_summary(s, &now, &roles)).collect(),
         past_total: d.past_total,
         page,
         pages,
