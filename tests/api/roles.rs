@@ -365,6 +365,9 @@ async fn a_configured_role_shows_its_description_and_reaches_a_webhook() {
     app.stop().await;
 }
 
+/// (what, role, form fields, status, message shown).
+type RefusedCase = (&'static str, &'static str, Vec<(&'static str, &'static str)>, u16, &'static str);
+
 #[tokio::test]
 async fn refused_role_changes_say_why_and_change_nothing() {
     let db = TestDb::new();
@@ -378,7 +381,7 @@ async fn refused_role_changes_say_why_and_change_nothing() {
     assert_eq!(r.status(), 303);
     let before = everything(&app, n).await;
 
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<RefusedCase> = vec![
         (
             "stale: the form showed nobody",
             "comms",
