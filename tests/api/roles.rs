@@ -366,7 +366,13 @@ async fn a_configured_role_shows_its_description_and_reaches_a_webhook() {
 }
 
 /// (what, role, form fields, status, message shown).
-type RefusedCase = (&'static str, &'static str, Vec<(&'static str, &'static str)>, u16, &'static str);
+type RefusedCase = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
 
 #[tokio::test]
 async fn refused_role_changes_say_why_and_change_nothing() {
@@ -635,5 +641,54 @@ async fn the_api_takes_hands_over_and_clears_roles_and_lists_them() {
     .unwrap();
     let r = api_role(&app, &reader.secret, n, "comms", json!({"email": LIN.1})).await;
     assert_eq!(r.status(), 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn role_changes_are_emailed_to_the_routed_lists() {
+    let sink = SmtpSink::start();
+    let db = TestDb::new();
+    let mut spawn = Spawn::new(&db);
+    spawn.settings.integrations.email = Some(email_to_sink(sink.port));
+    let app = TestApp::spawn(spawn).await;
+    app.identify(LIN.0, LIN.1).await;
+    app.identify(ADA.0, ADA.1).await;
+    let n = app.declare_ok("Email roles").await;
+    sink.wait_for(1, Duration::from_secs(15)).await;
+
+    let r = role_form(&app, n, "scribe", &[("action", "take"), ("expected", "")]).await;
+    assert_eq!(r.status(), 303);
+    let r = role_form(&app, n, "scribe", &[("action", "leave"), ("expected", ADA.1)]).await;
+    assert_eq!(r.status(), 303);
+    let mails = sink.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 3);
+    let scribe = redbutton::config::Settings::default()
+        .role("scribe")
+        .unwrap()
+        .description;
+    let took = &mails[1];
+    assert_eq!(took.rcpt_tos, vec!["incidents@example.com"]);
+    assert_eq!(
+        took.header("Subject").unwrap(),
+        format!("[unknown] INC-{n} has a new scribe: Email roles")
+    );
+    assert!(
+        took.decoded()
+            .contains(&format!("Ada Lovelace is now scribe. {scribe}")),
+        "{}",
+        took.decoded()
+    );
+    let left = &mails[2];
+    assert_eq!(
+        left.header("Subject").unwrap(),
+        format!("[unknown] INC-{n} has no scribe: Email roles")
+    );
+    assert!(
+        left.decoded()
+            .contains("Ada Lovelace left the scribe role; nobody holds it.")
+    );
+    // Each has its own stable Message-ID, from its timeline entry.
+    assert_ne!(took.header("Message-ID"), left.header("Message-ID"));
+    assert!(took.header("Message-ID").unwrap().starts_with(&format!("<inc-{n}-t")));
     app.stop().await;
 }
