@@ -1444,6 +1444,17 @@ mod tests {
             to_wiki(&n.comment(&p)),
             "Ada Lovelace changed the lead from *nobody* to *Grace Hopper*.\n\n*Incident page:* [https://rb.example.com/incidents/12]"
         );
+        let mut p = payload(EventKind::RoleChanged, Some(("comms", Some("Grace Hopper"), None)));
+        p.role = Some(crate::notifiers::RoleChange {
+            id: "comms".into(),
+            name: "Comms lead".into(),
+            description: "Keeps stakeholders informed.".into(),
+            holder: None,
+        });
+        assert_eq!(
+            to_wiki(&n.comment(&p)),
+            "Ada Lovelace changed the comms lead from *Grace Hopper* to *nobody*.\n\n*Incident page:* [https://rb.example.com/incidents/12]"
+        );
         let mut p = payload(EventKind::NoteAdded, None);
         p.note = Some("Paged the bank.".into());
         assert_eq!(

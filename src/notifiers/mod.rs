@@ -334,6 +334,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn role_sentences_name_who_acted_for_someone_else() {
+        let ada = Actor {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        };
+        let lin = Actor {
+            name: "Lin Wu".into(),
+            email: "lin@example.com".into(),
+        };
+        let role = |name: &str, holder: Option<&Actor>| RoleChange {
+            id: "x".into(),
+            name: name.into(),
+            description: "d".into(),
+            holder: holder.cloned(),
+        };
+        let change = |old: Option<&str>| Change {
+            field: "x".into(),
+            old: old.map(str::to_string),
+            new: None,
+        };
+        let cases = [
+            (
+                role("Comms lead", Some(&ada)),
+                None,
+                &ada,
+                "Ada Lovelace is now comms lead.",
+            ),
+            (
+                role("Comms lead", Some(&lin)),
+                None,
+                &ada,
+                "Lin Wu is now comms lead (set by Ada Lovelace).",
+            ),
+            (
+                role("Scribe", Some(&lin)),
+                Some("Ada Lovelace"),
+                &ada,
+                "Scribe handed over from Ada Lovelace to Lin Wu.",
+            ),
+            (
+                role("Scribe", Some(&lin)),
+                Some("Grace Hopper"),
+                &ada,
+                "Scribe handed over from Grace Hopper to Lin Wu (by Ada Lovelace).",
+            ),
+            (
+                role("SME", None),
+                Some("Lin Wu"),
+                &lin,
+                "Lin Wu left the SME role; nobody holds it.",
+            ),
+            (
+                role("SME", None),
+                Some("Lin Wu"),
+                &ada,
+                "Ada Lovelace took Lin Wu off the SME role; nobody holds it.",
+            ),
+        ];
+        for (r, old, actor, expected) in cases {
+            assert_eq!(r.sentence(Some(&change(old)), actor), expected);
+        }
+    }
+
+    #[test]
     fn external_keys_carry_the_number_and_a_hash_of_the_declaration_time() {
         let at = chrono::DateTime::from_timestamp_micros(1_795_237_200_123_456)
             .unwrap()
