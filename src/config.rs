@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::domain::{EventKind, UNKNOWN_SEVERITY, is_plausible_email};
 
+pub mod roles;
+pub use roles::{Role, RoleSetting};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +39,9 @@ pub struct Settings {
     pub integrations: Integrations,
     /// Meeting links for incident calls.
     pub conference: ConferenceSettings,
+    /// Incident roles besides the built-in lead (see [`roles`]); none configured means a comms
+    /// lead and a scribe.
+    pub roles: Vec<RoleSetting>,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -87,6 +93,7 @@ impl Default for Settings {
             nudges: NudgeSettings::default(),
             integrations: Integrations::default(),
             conference: ConferenceSettings::default(),
+            roles: Vec::new(),
             secret_values: Default::default(),
         }
     }
@@ -759,6 +766,7 @@ impl Settings {
         if let Some(url) = &self.conference.default_url {
             check_http_url("conference.default_url", url)?;
         }
+        roles::validate(self)?;
 
         let configured = self.enabled_notifiers();
         let known: Vec<&str> = BUILTIN_NOTIFIERS
@@ -989,6 +997,16 @@ impl Settings {
         self.severities.iter().map(|s| s.id.as_str()).collect()
     }
 
+    /// The incident roles in force, the lead first (see [`roles::effective`]).
+    pub fn roles(&self) -> Vec<Role> {
+        roles::effective(&self.roles)
+    }
+
+    /// One role by id.
+    pub fn role(&self, id: &str) -> Option<Role> {
+        self.roles().into_iter().find(|r| r.id == id)
+    }
+
     /// Service ids.
     pub fn service_ids(&self) -> Vec<&str> {
         self.services.iter().map(|s| s.id.as_str()).collect()
@@ -1176,6 +1194,10 @@ mod tests {
     fn example_configs_are_valid() {
         let example = Settings::parse(include_str!("../examples/redbutton.toml")).unwrap();
         assert_eq!(example.services.len(), 2);
+        assert_eq!(
+            example.roles().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["lead", "comms", "scribe", "sme"]
+        );
         assert_eq!(
             example.enabled_notifiers(),
             vec!["email", "slack", "jira", "pagerduty", "webhook:audit"]

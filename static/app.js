@@ -38,7 +38,7 @@
   // unless the person is typing in a form.
   var live = document.querySelector("[data-live]");
   if (!live || !window.fetch || !window.DOMParser) return;
-  var ids = ["live", "facts", "latest-update", "status-card", "severity-card", "lead-card", "timeline", "deliveries"];
+  var ids = ["live", "facts", "latest-update", "status-card", "severity-card", "roles", "follow-ups", "timeline", "deliveries"];
   var busy = function () {
     var a = document.activeElement;
     return a && (a.tagName === "TEXTAREA" || a.tagName === "INPUT" || a.tagName === "SELECT");
@@ -55,7 +55,10 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         ids.forEach(function (id) {
           var fresh = doc.getElementById(id), old = document.getElementById(id);
-          if (fresh && old && fresh.innerHTML !== old.innerHTML) old.innerHTML = fresh.innerHTML;
+          // A region someone has opened (a hand-over form in a <details>) is left as it is.
+          if (fresh && old && !old.querySelector("details[open]") && fresh.innerHTML !== old.innerHTML) {
+            old.innerHTML = fresh.innerHTML;
+          }
         });
       })
       .catch(function () {});

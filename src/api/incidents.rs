@@ -318,6 +318,10 @@ pub async fn show(
         deliveries: d.deliveries.iter().map(Into::into).collect(),
         updates: d.updates.iter().map(Into::into).collect(),
         next_update_due_at: next_update_due_at.map(|t| t.and_utc()),
+        roles: crate::services::roles::held_roles(&state.settings.roles(), &d.row, &d.roles)
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     };
     Ok(json(StatusCode::OK, &detail))
 }

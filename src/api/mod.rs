@@ -9,6 +9,7 @@
 pub mod follow_ups;
 pub mod incidents;
 pub mod openapi;
+pub mod roles;
 pub mod types;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -59,6 +60,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(
                         web::resource("/incidents/{number}/lead")
                             .route(web::post().to(incidents::lead))
+                            .default_service(web::to(|| not_allowed("POST"))),
+                    )
+                    .service(
+                        web::resource("/incidents/{number}/roles/{role}")
+                            .route(web::post().to(roles::change))
                             .default_service(web::to(|| not_allowed("POST"))),
                     )
                     .service(

@@ -37,6 +37,7 @@ pub const BEARER: &str = "bearer";
         super::incidents::status,
         super::incidents::severity,
         super::incidents::lead,
+        super::roles::change,
         super::incidents::note,
         super::incidents::update,
         super::incidents::key_times,
@@ -114,6 +115,11 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
         "addFollowUp" => {
             statuses.extend(body);
             statuses.extend([number, invalid]);
+        }
+        "changeRole" => {
+            statuses.push((404, "There is no such incident, or no such role."));
+            statuses.extend(body);
+            statuses.extend([number, invalid, conflict]);
         }
         "addNote" => {
             statuses.extend(body);

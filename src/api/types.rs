@@ -176,7 +176,8 @@ pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// Who did it.
     pub actor: Person,
-    /// What happened: `declared`, `status_changed`, `severity_changed`, `lead_changed`, `note`,
+    /// What happened: `declared`, `status_changed`, `severity_changed`, `lead_changed`,
+    /// `role_changed` (`field` is the role id, the values the holders' names), `note`,
     /// `delivery_retried`, `mustered` (the first action by someone other than the declarer),
     /// `key_time_changed` (a key time set by hand: `field` names it, the values are UTC).
     pub kind: String,
@@ -298,6 +299,8 @@ pub struct IncidentDetail {
     pub updates: Vec<StatusUpdate>,
     /// When the next status update is due; `null` once resolved, or when none is planned.
     pub next_update_due_at: Option<DateTime<Utc>>,
+    /// Every configured role, the lead first, with its holder.
+    pub roles: Vec<super::roles::IncidentRole>,
 }
 
 /// One page of incidents.

@@ -199,9 +199,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incident_roles (incident_id, role) {
+        incident_id -> BigInt,
+        role -> Text,
+        name -> Text,
+        email -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(status_updates -> incidents (incident_id));
 diesel::joinable!(nudges -> incidents (incident_id));
+diesel::joinable!(incident_roles -> incidents (incident_id));
 diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
 diesel::joinable!(outbox -> incidents (incident_id));
@@ -223,4 +234,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     status_updates,
     nudges,
     follow_ups,
+    incident_roles,
 );

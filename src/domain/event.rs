@@ -21,17 +21,20 @@ pub enum EventKind {
     /// A follow-up was recorded. Not routable: only Jira receives it, when
     /// `integrations.jira.follow_ups` is on, to open an issue for it.
     FollowUpAdded,
+    /// Someone took, handed over or left a role other than the lead (comms lead, scribe, …).
+    RoleChanged,
 }
 
 impl EventKind {
     /// Every kind that routing rules and webhook filters can name (not
     /// [`EventKind::FollowUpAdded`]; nudges are listed but refused by both, see `config`).
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Declared,
         EventKind::StatusChanged,
         EventKind::SeverityChanged,
         EventKind::LeadChanged,
         EventKind::NoteAdded,
+        EventKind::RoleChanged,
         EventKind::StatusUpdate,
         EventKind::Nudge,
     ];
@@ -47,6 +50,7 @@ impl EventKind {
             EventKind::StatusUpdate => "status_update",
             EventKind::Nudge => "nudge",
             EventKind::FollowUpAdded => "follow_up_added",
+            EventKind::RoleChanged => "role_changed",
         }
     }
 

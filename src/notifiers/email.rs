@@ -105,6 +105,11 @@ fn verb(p: &EventPayload) -> String {
         EventKind::StatusUpdate => "status update".into(),
         EventKind::Nudge => "reminder".into(),
         EventKind::FollowUpAdded => "follow-up added".into(),
+        EventKind::RoleChanged => match &p.role {
+            Some(r) if r.holder.is_some() => format!("has a new {}", crate::config::roles::in_sentence(&r.name)),
+            Some(r) => format!("has no {}", crate::config::roles::in_sentence(&r.name)),
+            None => "role changed".into(),
+        },
     }
 }
 
@@ -118,6 +123,9 @@ fn headline(p: &EventPayload) -> String {
             .note
             .clone()
             .unwrap_or_else(|| format!("{} needs attention.", p.incident.reference())),
+        (EventKind::RoleChanged, change) if let Some(r) = &p.role => {
+            format!("{} {}", r.sentence(change.as_ref(), &p.actor), r.description)
+        }
         (_, Some(c)) => format!(
             "{who} changed the {} from {} to {}.",
             c.field,

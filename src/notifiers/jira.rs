@@ -582,6 +582,19 @@ impl JiraNotifier {
                     blocks.push(Block::Verbatim(note.to_string()));
                 }
             }
+            (EventKind::RoleChanged, Some(c)) if let Some(r) = &p.role => {
+                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "nobody".into());
+                blocks.push(Block::Paragraph(vec![
+                    Inline::Text(format!(
+                        "{who} changed the {} from ",
+                        crate::config::roles::in_sentence(&r.name)
+                    )),
+                    Inline::Strong(show(&c.old)),
+                    Inline::Text(" to ".into()),
+                    Inline::Strong(show(&c.new)),
+                    Inline::Text(".".into()),
+                ]));
+            }
             (_, Some(c)) => {
                 let show = |v: &Option<String>| match (c.field.as_str(), v.as_deref()) {
                     ("severity", Some(s)) => self.severity_text(s),
@@ -1558,6 +1571,7 @@ mod tests {
             email_to: vec![],
             step: None,
             follow_up: None,
+            role: None,
         }
     }
 
@@ -1799,6 +1813,17 @@ mod tests {
         assert_eq!(
             to_wiki(&n.comment(&p)),
             "Ada Lovelace changed the lead from *nobody* to *Grace Hopper*.\n\n*Incident page:* [https://rb.example.com/incidents/12]"
+        );
+        let mut p = payload(EventKind::RoleChanged, Some(("comms", Some("Grace Hopper"), None)));
+        p.role = Some(crate::notifiers::RoleChange {
+            id: "comms".into(),
+            name: "Comms lead".into(),
+            description: "Keeps stakeholders informed.".into(),
+            holder: None,
+        });
+        assert_eq!(
+            to_wiki(&n.comment(&p)),
+            "Ada Lovelace changed the comms lead from *Grace Hopper* to *nobody*.\n\n*Incident page:* [https://rb.example.com/incidents/12]"
         );
         let mut p = payload(EventKind::NoteAdded, None);
         p.note = Some("Paged the bank.".into());

@@ -130,6 +130,9 @@ pub struct EventPayload {
     /// The follow-up, for [`EventKind::FollowUpAdded`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<FollowUpPayload>,
+    /// For [`EventKind::RoleChanged`], the role and who holds it now; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleChange>,
 }
 
 /// A follow-up as it was recorded, for the integration that opens an issue for it.
@@ -145,6 +148,50 @@ pub struct FollowUpPayload {
     pub owner_email: Option<String>,
     /// Due date, `YYYY-MM-DD`.
     pub due_on: String,
+}
+
+/// A role change: which role, what it is for, and its holder after the change. The previous
+/// holder's name is in [`EventPayload::change`] (`old`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoleChange {
+    /// Role id from the configuration, e.g. `comms`.
+    pub id: String,
+    /// Display name, e.g. "Comms lead".
+    pub name: String,
+    /// Its one-line description.
+    pub description: String,
+    /// Who holds it now; `None` when it was left.
+    pub holder: Option<Actor>,
+}
+
+impl RoleChange {
+    /// The change in one sentence, without the description: "Ada Lovelace is now comms lead.",
+    /// "Comms lead handed over from Grace Hopper to Ada Lovelace.", "Grace Hopper left the scribe
+    /// role; nobody holds it." Someone acting for another person is named.
+    pub fn sentence(&self, change: Option<&Change>, actor: &Actor) -> String {
+        let role = crate::config::roles::in_sentence(&self.name);
+        let old = change.and_then(|c| c.old.as_deref());
+        match (&self.holder, old) {
+            (Some(h), None) if h.email == actor.email => format!("{} is now {role}.", h.name),
+            (Some(h), None) => format!("{} is now {role} (set by {}).", h.name, actor.name),
+            (Some(h), Some(o)) => {
+                let mut first = role.chars();
+                let capital: String = first
+                    .next()
+                    .map(|c| c.to_uppercase().chain(first).collect())
+                    .unwrap_or_default();
+                let by = if h.email == actor.email || o == actor.name {
+                    String::new()
+                } else {
+                    format!(" (by {})", actor.name)
+                };
+                format!("{capital} handed over from {o} to {}{by}.", h.name)
+            }
+            (None, Some(o)) if o == actor.name => format!("{o} left the {role} role; nobody holds it."),
+            (None, Some(o)) => format!("{} took {o} off the {role} role; nobody holds it.", actor.name),
+            (None, None) => format!("Nobody holds the {role} role."),
+        }
+    }
 }
 
 /// An extra delivery a notifier asks for besides the main one: its own row, run in its own
@@ -322,6 +369,70 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_sentences_name_who_acted_for_someone_else() {
+        let ada = Actor {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        };
+        let lin = Actor {
+            name: "Lin Wu".into(),
+            email: "lin@example.com".into(),
+        };
+        let role = |name: &str, holder: Option<&Actor>| RoleChange {
+            id: "x".into(),
+            name: name.into(),
+            description: "d".into(),
+            holder: holder.cloned(),
+        };
+        let change = |old: Option<&str>| Change {
+            field: "x".into(),
+            old: old.map(str::to_string),
+            new: None,
+        };
+        let cases = [
+            (
+                role("Comms lead", Some(&ada)),
+                None,
+                &ada,
+                "Ada Lovelace is now comms lead.",
+            ),
+            (
+                role("Comms lead", Some(&lin)),
+                None,
+                &ada,
+                "Lin Wu is now comms lead (set by Ada Lovelace).",
+            ),
+            (
+                role("Scribe", Some(&lin)),
+                Some("Ada Lovelace"),
+                &ada,
+                "Scribe handed over from Ada Lovelace to Lin Wu.",
+            ),
+            (
+                role("Scribe", Some(&lin)),
+                Some("Grace Hopper"),
+                &ada,
+                "Scribe handed over from Grace Hopper to Lin Wu (by Ada Lovelace).",
+            ),
+            (
+                role("SME", None),
+                Some("Lin Wu"),
+                &lin,
+                "Lin Wu left the SME role; nobody holds it.",
+            ),
+            (
+                role("SME", None),
+                Some("Lin Wu"),
+                &ada,
+                "Ada Lovelace took Lin Wu off the SME role; nobody holds it.",
+            ),
+        ];
+        for (r, old, actor, expected) in cases {
+            assert_eq!(r.sentence(Some(&change(old)), actor), expected);
+        }
+    }
 
     #[test]
     fn external_keys_carry_the_number_and_a_hash_of_the_declaration_time() {

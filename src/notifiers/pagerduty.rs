@@ -153,6 +153,7 @@ pub(crate) fn page_action(settings: &Settings, threshold: &str, payload: &EventP
         EventKind::StatusChanged => pages(settings, threshold, &inc.severity, old()?, false),
         EventKind::LeadChanged
         | EventKind::NoteAdded
+        | EventKind::RoleChanged
         | EventKind::StatusUpdate
         | EventKind::Nudge
         | EventKind::FollowUpAdded => return None,
@@ -543,6 +544,7 @@ pub(crate) mod tests {
             email_to: vec![],
             step: None,
             follow_up: None,
+            role: None,
         }
     }
 

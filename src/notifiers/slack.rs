@@ -819,6 +819,13 @@ impl SlackNotifier {
             let channel = &channel;
             jobs.push(Box::pin(async move { self.invite(channel, &lead).await }));
         }
+        if p.event == EventKind::RoleChanged
+            && let Some(holder) = p.role.as_ref().and_then(|r| r.holder.as_ref())
+        {
+            let holder = vec![holder.email.clone()];
+            let channel = &channel;
+            jobs.push(Box::pin(async move { self.invite(channel, &holder).await }));
+        }
         first_error(futures_util::future::join_all(jobs).await)?;
         Ok(Delivered {
             external_id: Some(ts),
@@ -1080,6 +1087,7 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
             "{who} added a follow-up: {}",
             p.follow_up.as_ref().map(|f| f.title.as_str()).unwrap_or_default()
         ),
+        EventKind::RoleChanged => role_line(p),
     };
     let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
     let blocks = json!([
@@ -1087,6 +1095,18 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
     ]);
     (text, blocks)
+}
+
+/// A role change in the channel: the sentence, then what the role does while someone holds it.
+fn role_line(p: &EventPayload) -> String {
+    let Some(r) = &p.role else {
+        return format!("{} changed a role.", p.actor.name);
+    };
+    let sentence = r.sentence(p.change.as_ref(), &p.actor);
+    match &r.holder {
+        Some(_) => format!("{} \u{2014} {}", sentence.trim_end_matches('.'), r.description),
+        None => sentence,
+    }
 }
 
 fn human_duration(d: chrono::Duration) -> String {

@@ -113,6 +113,9 @@ pub struct WebhookEvent {
     pub note: Option<NoteBody>,
     /// The status update, for `incident.status_update`; `null` otherwise.
     pub update: Option<UpdateBody>,
+    /// The role and its holder, for `incident.role_changed` only (absent from other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleBody>,
 }
 
 /// A status update for stakeholders.
@@ -126,6 +129,19 @@ pub struct UpdateBody {
     pub doing: String,
     /// When the next update is due, RFC 3339 in UTC; `null` when no further update is planned.
     pub next_update_at: Option<String>,
+}
+
+/// A role after a change.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RoleBody {
+    /// The role id as configured, e.g. `comms`.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its one-line description.
+    pub description: String,
+    /// Who holds it now, or `null` when it was left.
+    pub holder: Option<Person>,
 }
 
 /// A person.
@@ -180,7 +196,7 @@ pub struct IncidentBody {
 /// A changed field.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChangeBody {
-    /// `status`, `severity` or `lead`.
+    /// `status`, `severity`, `lead`, or a role id for `incident.role_changed`.
     pub field: String,
     /// The value before (`null` when there was none).
     pub old: Option<String>,
@@ -245,6 +261,12 @@ impl WebhookEvent {
                     doing: u.doing.clone(),
                     next_update_at: u.next_update_at.as_ref().map(rfc3339),
                 }),
+            role: p.role.as_ref().map(|r| RoleBody {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                description: r.description.clone(),
+                holder: r.holder.as_ref().map(Person::from),
+            }),
         }
     }
 }
@@ -564,6 +586,7 @@ mod tests {
             email_to: vec!["ignored@example.com".into()],
             step: None,
             follow_up: None,
+            role: None,
         }
     }
 
@@ -783,6 +806,12 @@ mod tests {
             email_to: vec![],
             step: None,
             follow_up: None,
+            role: v.get("role").map(|r| crate::notifiers::RoleChange {
+                id: text(&r["id"]).unwrap(),
+                name: text(&r["name"]).unwrap(),
+                description: text(&r["description"]).unwrap(),
+                holder: (!r["holder"].is_null()).then(|| person(&r["holder"])),
+            }),
         }
     }
 

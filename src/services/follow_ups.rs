@@ -160,6 +160,7 @@ fn enqueue_jira(
         note: None,
         email_to: vec![],
         step: None,
+        role: None,
         follow_up: Some(FollowUpPayload {
             id,
             title: new.title.clone(),

@@ -84,45 +84,66 @@ pub fn enqueue(
     note: Option<String>,
     at: NaiveDateTime,
 ) -> Result<usize, ServiceError> {
-    let routes = route(
-        &state.settings,
-        &state.notifiers,
-        &RouteQuery {
-            event,
-            severity: &snap.severity,
-            services: &snap.services,
-            drill: snap.drill,
-        },
-    );
-    enqueue_routes(
-        conn,
-        state,
-        snap,
-        timeline_entry_id,
-        event,
-        actor,
-        change,
-        note,
-        at,
-        routes,
-    )
+    let base = base_payload(snap, event, actor, change, note, at);
+    enqueue_payload(conn, state, snap, timeline_entry_id, base)
 }
 
-/// Writes one outbox row per given route (see [`enqueue`]); for events that choose their own
-/// destinations, like nudges.
-#[allow(clippy::too_many_arguments)]
-pub fn enqueue_routes(
-    conn: &mut DbConnection,
-    state: &AppState,
+/// The payload of an event with no event-specific part; routing fills `email_to`.
+pub fn base_payload(
     snap: &IncidentSnapshot,
-    timeline_entry_id: i64,
     event: EventKind,
     actor: &Actor,
     change: Option<Change>,
     note: Option<String>,
     at: NaiveDateTime,
+) -> EventPayload {
+    EventPayload {
+        event,
+        at,
+        actor: actor.clone(),
+        incident: snap.clone(),
+        change,
+        note,
+        email_to: Vec::new(),
+        step: None,
+        follow_up: None,
+        role: None,
+    }
+}
+
+/// [`enqueue`] for a payload the caller has filled (the event, its time, actor, change and any
+/// event-specific part such as [`EventPayload::role`]); routing fills `email_to`.
+pub fn enqueue_payload(
+    conn: &mut DbConnection,
+    state: &AppState,
+    snap: &IncidentSnapshot,
+    timeline_entry_id: i64,
+    base: EventPayload,
+) -> Result<usize, ServiceError> {
+    let routes = route(
+        &state.settings,
+        &state.notifiers,
+        &RouteQuery {
+            event: base.event,
+            severity: &snap.severity,
+            services: &snap.services,
+            drill: snap.drill,
+        },
+    );
+    enqueue_routes(conn, state, snap, timeline_entry_id, base, routes)
+}
+
+/// Writes one outbox row per given route (see [`enqueue`]); for events that choose their own
+/// destinations, like nudges.
+pub fn enqueue_routes(
+    conn: &mut DbConnection,
+    state: &AppState,
+    snap: &IncidentSnapshot,
+    timeline_entry_id: i64,
+    base: EventPayload,
     routes: Vec<crate::routing::Route>,
 ) -> Result<usize, ServiceError> {
+    let (event, at) = (base.event, base.at);
     if routes.is_empty() {
         return Ok(0);
     }
@@ -131,15 +152,8 @@ pub fn enqueue_routes(
     let mut rows = Vec::new();
     for r in routes {
         let payload = EventPayload {
-            event,
-            at,
-            actor: actor.clone(),
-            incident: snap.clone(),
-            change: change.clone(),
-            note: note.clone(),
             email_to: r.email_to,
-            step: None,
-            follow_up: None,
+            ..base.clone()
         };
         let notifier = state.registry.get(&r.notifier);
         if notifier.as_ref().is_some_and(|n| !n.accepts(&payload)) {
@@ -262,7 +276,7 @@ where
 
 /// Whether this change is the one that musters the responders: the first by someone other than the
 /// declarer (and not by the tool itself), while no muster time is recorded.
-fn musters(row: &IncidentRow, actor: &Actor) -> bool {
+pub(crate) fn musters(row: &IncidentRow, actor: &Actor) -> bool {
     row.mustered_at.is_none()
         && !actor.email.eq_ignore_ascii_case(&row.declared_by_email)
         && actor.email != Actor::system().email

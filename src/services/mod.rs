@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod nudges;
 pub mod postmortem;
 pub mod queries;
+pub mod roles;
 pub mod tokens;
 
 use crate::db::DbError;

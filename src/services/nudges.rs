@@ -10,7 +10,7 @@
 use chrono::NaiveDateTime;
 
 use super::ServiceError;
-use super::lifecycle::{enqueue_routes, entry, lead_of, load_snapshot};
+use super::lifecycle::{base_payload, enqueue_routes, entry, lead_of, load_snapshot};
 use crate::db::models::{IncidentFilter, IncidentRow, incident, status_update, timeline};
 use crate::domain::declaration::now_utc;
 use crate::domain::update::{DueNudge, NudgeFacts, NudgeKind, due_nudges, span};
@@ -196,18 +196,8 @@ async fn send(state: &AppState, number: i64, due: &DueNudge, now: NaiveDateTime)
             // Sent at once, even when `now` is a clock set ahead (tests): the worker goes by the
             // real time.
             let send_at = now.min(now_utc());
-            enqueue_routes(
-                conn,
-                &st,
-                &snap,
-                entry_id,
-                EventKind::Nudge,
-                &system,
-                None,
-                Some(text),
-                send_at,
-                routes(&st, &row),
-            )?;
+            let payload = base_payload(&snap, EventKind::Nudge, &system, None, Some(text), send_at);
+            enqueue_routes(conn, &st, &snap, entry_id, payload, routes(&st, &row))?;
             Ok(true)
         })
         .await

@@ -137,17 +137,27 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
     }
 }
 
-/// A stretch of time someone led the response.
+/// A stretch of time someone held a role.
 struct Lead {
     name: String,
     from: NaiveDateTime,
     to: Option<NaiveDateTime>,
 }
 
-/// Who led when, from the lead changes on the timeline (the lead taken at declaration included).
-fn leads(d: &IncidentDetail) -> Vec<Lead> {
+/// Who held a role when, from its changes on the timeline: the lead from the `lead_changed`
+/// entries (the lead taken at declaration included), any other role from the `role_changed`
+/// entries whose field is its id.
+fn stretches(d: &IncidentDetail, role: &str) -> Vec<Lead> {
+    let lead = role == crate::config::roles::LEAD;
     let mut out: Vec<Lead> = Vec::new();
-    for e in d.timeline.iter().filter(|e| e.kind == "lead_changed") {
+    let changes = d.timeline.iter().filter(|e| {
+        if lead {
+            e.kind == "lead_changed"
+        } else {
+            e.kind == "role_changed" && e.field.as_deref() == Some(role)
+        }
+    });
+    for e in changes {
         if let Some(current) = out.last_mut()
             && current.to.is_none()
         {
@@ -162,7 +172,8 @@ fn leads(d: &IncidentDetail) -> Vec<Lead> {
         }
     }
     // A lead recorded on the incident with no timeline entry (older data): from the declaration.
-    if out.is_empty()
+    if lead
+        && out.is_empty()
         && let Some(name) = &d.row.lead_name
     {
         out.push(Lead {
@@ -172,6 +183,31 @@ fn leads(d: &IncidentDetail) -> Vec<Lead> {
         });
     }
     out
+}
+
+/// A `role_changed` entry in neutral words.
+fn describe_role(e: &TimelineEntryRow, settings: &Settings) -> String {
+    let who = inline(&e.actor_name);
+    let id = e.field.as_deref().unwrap_or("");
+    let role = inline(
+        &settings
+            .role(id)
+            .map(|r| r.in_sentence())
+            .unwrap_or_else(|| id.replace(['_', '-'], " ")),
+    );
+    let name = |v: &Option<String>| v.as_deref().map(inline).unwrap_or_default();
+    match (&e.old_value, &e.new_value) {
+        (None, Some(n)) if *n == e.actor_name => format!("{who} took the {role} role."),
+        (None, Some(_)) => format!("{who} asked {} to be {role}.", name(&e.new_value)),
+        (Some(o), None) if *o == e.actor_name => format!("{who} left the {role} role."),
+        (Some(_), None) => format!("{who} cleared the {role} role ({} stepped back).", name(&e.old_value)),
+        (Some(_), Some(_)) => format!(
+            "{who} handed the {role} role from {} to {}.",
+            name(&e.old_value),
+            name(&e.new_value)
+        ),
+        (None, None) => format!("{who} changed the {role} role."),
+    }
 }
 
 fn link_ok(url: &str) -> bool {
@@ -293,30 +329,64 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
         inline(&row.declared_by_name),
         at(&row.declared_at, tz)
     );
-    let stretches = leads(d);
-    if stretches.is_empty() {
-        let _ = writeln!(w, "- No lead was recorded.");
+    // Every configured role, the lead first, then any role held here that is no longer
+    // configured, each with who held it when.
+    let mut roles: Vec<(String, String)> = settings
+        .roles()
+        .into_iter()
+        .map(|r| (r.id.clone(), r.in_sentence()))
+        .collect();
+    for e in d.timeline.iter().filter(|e| e.kind == "role_changed") {
+        if let Some(id) = &e.field
+            && !roles.iter().any(|(r, _)| r == id)
+        {
+            roles.push((id.clone(), id.replace(['_', '-'], " ")));
+        }
     }
-    for l in &stretches {
-        let until = match l.to {
-            Some(t) => format!("to {}", at(&t, tz)),
-            None if status == Status::Resolved => match row.resolved_at {
-                Some(r) => format!("to {} (resolution)", at(&r, tz)),
-                None => "to the end".into(),
-            },
-            None => "onwards (leading now)".into(),
-        };
-        let _ = writeln!(
-            w,
-            "- {} led the response from {} {until}.",
-            inline(&l.name),
-            at(&l.from, tz)
-        );
+    let mut holders: Vec<String> = Vec::new();
+    for (id, role) in &roles {
+        let lead = id == crate::config::roles::LEAD;
+        let stretches = stretches(d, id);
+        if stretches.is_empty() {
+            if lead {
+                let _ = writeln!(w, "- No lead was recorded.");
+            } else {
+                let _ = writeln!(w, "- No {} was recorded.", inline(role));
+            }
+        }
+        for l in &stretches {
+            holders.push(l.name.clone());
+            let now = if lead { "leading now" } else { "holding it now" };
+            let until = match l.to {
+                Some(t) => format!("to {}", at(&t, tz)),
+                None if status == Status::Resolved => match row.resolved_at {
+                    Some(r) => format!("to {} (resolution)", at(&r, tz)),
+                    None => "to the end".into(),
+                },
+                None => format!("onwards ({now})"),
+            };
+            if lead {
+                let _ = writeln!(
+                    w,
+                    "- {} led the response from {} {until}.",
+                    inline(&l.name),
+                    at(&l.from, tz)
+                );
+            } else {
+                let _ = writeln!(
+                    w,
+                    "- {} was {} from {} {until}.",
+                    inline(&l.name),
+                    inline(role),
+                    at(&l.from, tz)
+                );
+            }
+        }
     }
     let mut others: Vec<&str> = Vec::new();
     for e in &d.timeline {
         let name = e.actor_name.as_str();
-        if name != row.declared_by_name && !stretches.iter().any(|l| l.name == name) && !others.contains(&name) {
+        if name != row.declared_by_name && !holders.iter().any(|h| h == name) && !others.contains(&name) {
             others.push(name);
         }
     }
@@ -329,7 +399,12 @@ pub fn render(d: &IncidentDetail, tz: Tz, settings: &Settings, generated_at: Nai
     // Timeline.
     let _ = writeln!(w, "## Timeline\n");
     for e in &d.timeline {
-        let _ = writeln!(w, "- **{}**: {}", at(&e.at, tz), describe(e, tz));
+        let text = if e.kind == "role_changed" {
+            describe_role(e, settings)
+        } else {
+            describe(e, tz)
+        };
+        let _ = writeln!(w, "- **{}**: {}", at(&e.at, tz), text);
         if let Some(body) = &e.body
             && !body.trim().is_empty()
             && e.kind != "status_update"
@@ -549,6 +624,13 @@ mod tests {
         handed.new_value = Some("Ada Lovelace".into());
         let mut note = entry(4, "14:40", "Ada Lovelace", "note");
         note.body = Some("# Rolled back\n| a | b |\n|---|---|\n```\ncode\n```\n1. first\n---".into());
+        let mut comms = entry(7, "14:30", "Grace Hopper", "role_changed");
+        comms.field = Some("comms".into());
+        comms.new_value = Some("Grace Hopper".into());
+        let mut comms_handed = entry(8, "15:00", "Grace Hopper", "role_changed");
+        comms_handed.field = Some("comms".into());
+        comms_handed.old_value = Some("Grace Hopper".into());
+        comms_handed.new_value = Some("Lin Wu".into());
         let mut mitigated = entry(5, "15:05", "Ada Lovelace", "status_changed");
         mitigated.old_value = Some("investigating".into());
         mitigated.new_value = Some("mitigated".into());
@@ -559,7 +641,7 @@ mod tests {
             follow_ups: vec![],
             row,
             services: vec!["checkout".into()],
-            timeline: vec![declared, took, handed, note, mitigated, resolved],
+            timeline: vec![declared, took, handed, note, comms, comms_handed, mitigated, resolved],
             deliveries: vec![],
             external: vec![ExternalRefRow {
                 incident_id: 1,
@@ -582,6 +664,7 @@ mod tests {
                 doing: "Rolling back the 14:00 deploy.".into(),
                 next_update_at: Some(t("15:15")),
             }],
+            roles: vec![],
         }
     }
 
@@ -629,6 +712,20 @@ mod tests {
             ),
             "{md}"
         );
+        // Every configured role, with who held it when, from its role_changed entries.
+        assert!(
+            md.contains("- Grace Hopper was comms lead from 2026-11-21 15:30 CET to 2026-11-21 16:00 CET.\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- Lin Wu was comms lead from 2026-11-21 16:00 CET to 2026-11-21 18:30 CET (resolution).\n")
+        );
+        assert!(md.contains("- No scribe was recorded.\n"));
+        assert!(!md.contains("Also on the timeline"), "every actor held a role: {md}");
+        assert!(md.contains("- **2026-11-21 15:30 CET**: Grace Hopper took the comms lead role.\n"));
+        assert!(md.contains(
+            "- **2026-11-21 16:00 CET**: Grace Hopper handed the comms lead role from Grace Hopper to Lin Wu.\n"
+        ));
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct IncidentSummary {
     pub services: Vec<String>,
     /// Its latest status update, if any.
     pub latest_update: Option<crate::db::models::StatusUpdateRow>,
+    /// Who holds its roles other than the lead.
+    pub roles: Vec<crate::db::models::RoleRow>,
 }
 
 /// What the dashboard shows.
@@ -34,6 +36,7 @@ fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel:
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let pairs = incident::services_of_many(conn, &ids)?;
     let mut updates = crate::db::models::status_update::latest_for_each(conn, &ids)?;
+    let mut roles = crate::db::models::role::list_for_many(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -46,10 +49,15 @@ fn attach(conn: &mut crate::db::DbConnection, rows: Vec<IncidentRow>) -> diesel:
                 .iter()
                 .position(|u| u.incident_id == row.id)
                 .map(|i| updates.swap_remove(i));
+            let (mine, rest) = std::mem::take(&mut roles)
+                .into_iter()
+                .partition(|r| r.incident_id == row.id);
+            roles = rest;
             IncidentSummary {
                 row,
                 services,
                 latest_update,
+                roles: mine,
             }
         })
         .collect())
@@ -145,6 +153,8 @@ pub struct IncidentDetail {
     pub updates: Vec<crate::db::models::StatusUpdateRow>,
     /// Its follow-ups, in the order they were recorded.
     pub follow_ups: Vec<crate::db::models::FollowUpRow>,
+    /// Who holds its roles other than the lead (see [`super::roles::held_roles`]).
+    pub roles: Vec<crate::db::models::RoleRow>,
 }
 
 /// Loads one incident by number, with the time zone of `viewer` (an email) when given.
@@ -166,6 +176,7 @@ pub async fn incident_detail(
             let people = crate::db::models::user::list(conn, 500)?;
             let updates = crate::db::models::status_update::list_for(conn, row.id)?;
             let follow_ups = crate::db::models::follow_up::list_for(conn, row.id)?;
+            let roles = crate::db::models::role::list_for(conn, row.id)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
@@ -173,6 +184,7 @@ pub async fn incident_detail(
             Ok(Some(IncidentDetail {
                 updates,
                 follow_ups,
+                roles,
                 people,
                 viewer_time_zone,
                 row,

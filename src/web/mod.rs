@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(pages::incident::severity),
         )
         .route("/incidents/{number}/lead", web::post().to(pages::incident::lead))
+        .route("/incidents/{number}/roles/{role}", web::post().to(pages::roles::change))
         .route("/incidents/{number}/notes", web::post().to(pages::incident::note))
         .route("/incidents/{number}/updates", web::post().to(pages::incident::update))
         .route(

@@ -39,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/status"),
     ("POST", "/incidents/{number}/severity"),
     ("POST", "/incidents/{number}/lead"),
+    ("POST", "/incidents/{number}/roles/{role}"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/updates"),
     ("POST", "/incidents/{number}/key-times"),
@@ -53,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{number}/status"),
     ("POST", "/api/v1/incidents/{number}/severity"),
     ("POST", "/api/v1/incidents/{number}/lead"),
+    ("POST", "/api/v1/incidents/{number}/roles/{role}"),
     ("POST", "/api/v1/incidents/{number}/notes"),
     ("POST", "/api/v1/incidents/{number}/updates"),
     ("POST", "/api/v1/incidents/{number}/key-times"),
@@ -118,6 +120,7 @@ fn concrete(path: &str, number: i64) -> String {
     path.replace("{number}", &number.to_string())
         .replace("{id}", "1")
         .replace("{file}", "style.css")
+        .replace("{role}", "comms")
 }
 
 /// Row counts of every table a request could change.
@@ -132,6 +135,7 @@ async fn fingerprint(app: &TestApp) -> Vec<(String, i64)> {
         "api_tokens",
         "external_refs",
         "follow_ups",
+        "incident_roles",
     ] {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let n = app
@@ -651,7 +655,7 @@ async fn api_call(app: &TestApp, method: &str, path: &str, token: &str) -> reqwe
                 json!({"status": "mitigated"})
             } else if path.ends_with("/severity") {
                 json!({"severity": "SEV1"})
-            } else if path.ends_with("/lead") {
+            } else if path.ends_with("/lead") || path.contains("/roles/") {
                 json!({"email": "rita@example.com", "name": "Rita"})
             } else if path.ends_with("/notes") {
                 json!({"body": "a note"})

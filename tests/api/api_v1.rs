@@ -754,6 +754,7 @@ async fn api_v1_openapi_document_describes_the_api() {
         ("/api/v1/incidents/{number}/status", "post"),
         ("/api/v1/incidents/{number}/severity", "post"),
         ("/api/v1/incidents/{number}/lead", "post"),
+        ("/api/v1/incidents/{number}/roles/{role}", "post"),
         ("/api/v1/incidents/{number}/notes", "post"),
         ("/api/v1/openapi.json", "get"),
     ] {

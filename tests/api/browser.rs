@@ -511,7 +511,7 @@ async fn the_incident_page_follows_another_sessions_changes_live() {
 
     w.wait_for("#facts .status-identified", Duration::from_secs(15), false)
         .await;
-    w.wait_for("#lead-card", Duration::from_secs(1), false).await;
+    w.wait_for("#roles", Duration::from_secs(1), false).await;
     let deadline = Instant::now() + Duration::from_secs(12);
     while !w.text("#facts").await.contains("Lead: Ada Lovelace") {
         assert!(Instant::now() < deadline, "lead not shown: {}", w.text("#facts").await);

@@ -419,6 +419,16 @@ fn forms(s: &Setup) -> Vec<Form> {
             ],
         ),
         f(
+            "POST role",
+            format!("/incidents/{t}/roles/comms"),
+            &[
+                ("expected", ""),
+                ("action", "assign"),
+                ("name", "Grace Hopper"),
+                ("email", "grace@example.com"),
+            ],
+        ),
+        f(
             "POST notes",
             format!("/incidents/{t}/notes"),
             &[("note", "A valid note")],
@@ -794,6 +804,7 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
     let (ten_k_r, ten_k_i, ten_k_s) = ("r".repeat(10_000), "i".repeat(10_000), "S".repeat(10_000));
     let (long_name, long_email) = ("n".repeat(101), format!("{}@example.com", "g".repeat(243)));
     let lead_action = "Choose whether to take, assign or clear";
+    let role_action = "Choose whether to take, hand over or leave the role";
     for (label, what, field, value, code, says) in [
         ("POST status", "status empty", "status", "", 422, "Choose a status"),
         ("POST status", "status markup", "status", SCRIPT, 422, "Choose a status"),
@@ -822,6 +833,16 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("POST lead", "email 255 characters", "email", &long_email, 422, "Enter an email address"),
         ("POST lead", "email with a newline", "email", "grace@example.com\r\nBcc: x@evil.example", 422, "Enter an email address"),
         ("POST lead", "expected lead stale and hostile", "expected", EVIL_EMAIL, 409, stale),
+        ("POST role", "action missing", "action", "", 422, role_action),
+        ("POST role", "action markup", "action", SCRIPT, 422, role_action),
+        ("POST role", "action in capitals", "action", "ASSIGN", 422, role_action),
+        ("POST role", "name 101 characters", "name", &long_name, 422, "at most 100 characters"),
+        ("POST role", "name with a newline", "name", "Grace\nHopper", 422, "control characters"),
+        ("POST role", "email markup", "email", IMG, 422, "Enter an email address"),
+        ("POST role", "email empty", "email", "", 422, "Choose who should hold the role"),
+        ("POST role", "email 255 characters", "email", &long_email, 422, "Enter an email address"),
+        ("POST role", "email with a newline", "email", "grace@example.com\r\nBcc: x@evil.example", 422, "Enter an email address"),
+        ("POST role", "expected holder stale and hostile", "expected", EVIL_EMAIL, 409, stale),
         ("POST notes", "note empty", "note", "", 422, "Write something"),
         ("POST notes", "note only whitespace and newlines", "note", " \r\n\t\n ", 422, "Write something"),
         ("POST notes", "note only invisible characters", "note", INVISIBLE, 422, "Write something"),
@@ -837,6 +858,20 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
     let lead = format!("/incidents/{t}/lead");
     cases.push(Case::post("POST lead: take, with a stale hostile expected lead", &lead, form(&[("action", "take"), ("expected", SCRIPT)])).refused(409, stale));
     cases.push(Case::post("POST lead: clear when nobody leads", &lead, form(&[("action", "clear"), ("expected", "")])).refused(409, "already leads"));
+    let role = |r: &str| format!("/incidents/{t}/roles/{r}");
+    cases.push(Case::post("POST role: leave a role nobody holds", &role("scribe"), form(&[("action", "leave"), ("expected", "")])).refused(409, "Nobody holds the scribe role"));
+    cases.push(Case::post("POST role: take, with a stale hostile expected holder", &role("scribe"), form(&[("action", "take"), ("expected", SCRIPT)])).refused(409, stale));
+    cases.push(Case::post("POST role: hand over to someone unknown, without a name", &role("scribe"), form(&[("action", "assign"), ("expected", ""), ("email", "stranger@example.com")])).refused(422, "has signed in yet"));
+    for (what, r) in [
+        ("unknown role", "chef"),
+        ("role in capitals", "COMMS"),
+        ("role of markup", "%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+        ("role with a NUL", "comms%00"),
+        ("role of invalid UTF-8", "%FF%FE"),
+        ("role of 1,000 characters", &"c".repeat(1000)),
+    ] {
+        cases.push(Case::post(format!("POST role: {what}"), &role(r), form(&[("action", "take"), ("expected", "")])).refused(404, "no such role"));
+    }
 
     // Retry: only a failed delivery of this very incident.
     let retry = |what: &str, incident: &str, id: &str| {
@@ -875,7 +910,7 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("unknown with prefix", "INC-424242", "There is no incident INC-424242"),
     ] {
         cases.push(Case::get(format!("GET incident page: number {what}"), &format!("/incidents/{number}")).refused(404, says));
-        for action in ["status", "severity", "lead", "notes"] {
+        for action in ["status", "severity", "lead", "notes", "roles/comms"] {
             let path = format!("/incidents/{number}/{action}");
             cases.push(Case::post(format!("POST {action}: incident number {what}"), &path, valid.clone()).refused(404, says));
         }
@@ -1075,6 +1110,15 @@ fn accepted_cases(s: &Setup) -> Vec<Case> {
             .shows(Some(&target), ".facts strong", EVIL_NAME)
             .shows(Some(&target), "#timeline li", &format!("handed the lead from {IMG} to {EVIL_NAME}")),
     );
+    // The same person as comms lead: the Roles card and the timeline show the markup as text.
+    let comms = format!("/incidents/{}/roles/comms", s.target);
+    cases.push(
+        Case::post("POST role: give the comms lead to a person named and addressed in markup", &comms, form(&[("expected", ""), ("action", "assign"), ("name", IMG), ("email", LEAD_EMAIL)]))
+            .stored()
+            .shows(Some(&target), "#role-comms .role-holder", IMG)
+            .shows_attr(Some(&target), "#role-comms input[name=expected]", "value", LEAD_EMAIL)
+            .shows(Some(&target), "#timeline li", &format!("made {IMG} comms lead")),
+    );
     cases
 }
 
@@ -1138,6 +1182,13 @@ async fn stored(app: &TestApp) -> Vec<String> {
                             s::external_refs::name
                         ))
                         .select(ExternalRefRow::as_select())
+                        .load(c)?
+                ),
+                format!(
+                    "incident_roles {:?}",
+                    s::incident_roles::table
+                        .order((s::incident_roles::incident_id, s::incident_roles::role))
+                        .select(redbutton::db::models::RoleRow::as_select())
                         .load(c)?
                 ),
                 // Not `users`: a sign-in writes its row (name, last seen) even when the corpus

@@ -30,6 +30,7 @@ mod pagers;
 mod pages;
 mod postgres;
 mod postmortem;
+mod roles;
 mod routing;
 mod slack;
 mod updates;

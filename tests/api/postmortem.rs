@@ -72,6 +72,21 @@ async fn scripted(app: &TestApp) -> i64 {
         )
         .await;
     assert_eq!(r.status(), 303);
+    // Ada takes the comms lead and hands it to Grace.
+    for (expected, action, email) in [("", "take", ""), ("ada@example.com", "assign", "grace@example.com")] {
+        let r = app
+            .post_form(
+                &format!("/incidents/{n}/roles/comms"),
+                &[
+                    ("csrf", &csrf),
+                    ("expected", expected),
+                    ("action", action),
+                    ("email", email),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+    }
     for note in ["Rolled back the 14:02 deploy.", HOSTILE] {
         let r = app
             .post_form(&format!("/incidents/{n}/notes"), &[("csrf", &csrf), ("note", note)])
@@ -242,6 +257,16 @@ async fn postmortem_draft_of_a_scripted_incident_section_by_section() {
         )),
         "{roles}"
     );
+    assert!(
+        roles.contains(&format!(
+            "- Ada Lovelace was comms lead from {} to {}.\n- Grace Hopper was comms lead from {} to {} (resolution).\n- No scribe was recorded.\n",
+            when("role_changed", 0),
+            when("role_changed", 1),
+            when("role_changed", 1),
+            paris(&resolved)
+        )),
+        "{roles}"
+    );
 
     // The timeline, in order, in Paris time.
     let tl = section(&md, "## Timeline");
@@ -254,6 +279,14 @@ async fn postmortem_draft_of_a_scripted_incident_section_by_section() {
         format!(
             "- **{}**: Responders mustered (Ada Lovelace was the first to join).",
             when("mustered", 0)
+        ),
+        format!(
+            "- **{}**: Ada Lovelace took the comms lead role.",
+            when("role_changed", 0)
+        ),
+        format!(
+            "- **{}**: Ada Lovelace handed the comms lead role from Ada Lovelace to Grace Hopper.",
+            when("role_changed", 1)
         ),
         format!("- **{}**: Ada Lovelace added a note:", when("note", 0)),
         "  > Rolled back the 14:02 deploy.".into(),

@@ -32,6 +32,8 @@ pub struct Row {
     pub declared: String,
     pub declared_iso: String,
     pub lead: String,
+    /// The other roles someone holds, as "Comms lead: Ada Lovelace".
+    pub roles: Vec<String>,
     pub last_update: String,
     /// The latest status update's first words, if any.
     pub update_excerpt: Option<String>,
@@ -43,7 +45,12 @@ pub struct Row {
 
 impl Row {
     /// Builds a row for display.
-    pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime, settings: &Settings) -> Self {
+    pub fn from_summary(
+        s: &IncidentSummary,
+        now: &chrono::NaiveDateTime,
+        settings: &Settings,
+        roles: &[crate::config::Role],
+    ) -> Self {
         let status = Status::parse(&s.row.status).unwrap_or(Status::Investigating);
         let latest = s.latest_update.as_ref();
         let next_due = next_update_due(
@@ -72,6 +79,11 @@ impl Row {
             declared: view::time(&s.row.declared_at),
             declared_iso: view::iso(&s.row.declared_at),
             lead: s.row.lead_name.clone().unwrap_or_default(),
+            roles: crate::services::roles::held_roles(roles, &s.row, &s.roles)
+                .into_iter()
+                .filter(|h| !h.role.is_lead())
+                .filter_map(|h| h.holder.map(|a| format!("{}: {}", h.role.name, a.name)))
+                .collect(),
             last_update: format!("{} ago", view::age(&s.row.updated_at, now)),
             update_excerpt,
             next_due,
@@ -239,10 +251,19 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         }
         format!("/?{}", parts.join("&"))
     };
+    let roles = state.settings.roles();
     let page_view = DashboardPage {
         me: Some(Me::new(&user, state.settings.auth.mode)),
-        live: d.live.iter().map(|s| Row::from_summary(s, &now, settings)).collect(),
-        past: d.past.iter().map(|s| Row::from_summary(s, &now, settings)).collect(),
+        live: d
+            .live
+            .iter()
+            .map(|s| Row::from_summary(s, &now, settings, &roles))
+            .collect(),
+        past: d
+            .past
+            .iter()
+            .map(|s| Row::from_summary(s, &now, settings, &roles))
+            .collect(),
         past_total: d.past_total,
         page,
         pages,

@@ -162,7 +162,6 @@ pub struct IncidentPage {
     status: &'static str,
     status_label: &'static str,
     lead_name: Option<String>,
-    lead_email: String,
     declared_by: String,
     drill: bool,
     services: Vec<String>,
@@ -180,9 +179,8 @@ pub struct IncidentPage {
     next_statuses: Vec<NextStatus>,
     severity_options: Vec<(String, String)>,
     no_integrations: bool,
-    i_lead: bool,
     can_work: bool,
-    /// People who have signed in, as (email, name), for the lead picker.
+    /// People who have signed in, as (email, name), for the lead and role pickers.
     people: Vec<(String, String)>,
     latest_update: Option<UpdateView>,
     next_due: Option<NextDueView>,
@@ -192,6 +190,8 @@ pub struct IncidentPage {
     /// Whether updates can be posted (not once resolved).
     can_update: bool,
     follow_ups: super::follow_ups::FollowUpsCard,
+    /// Every configured role with its holder, the lead first.
+    roles: Vec<super::roles::RoleCard>,
     error: Option<String>,
 }
 
@@ -401,12 +401,14 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
             .unwrap_or_else(|| "Severity not assessed yet.".into()),
         status: status.as_str(),
         status_label: status.label(),
-        i_lead: row.lead_email.as_deref() == Some(user.actor.email.as_str()),
         can_work: user.holds(<Work as crate::auth::Permission>::NEED),
         people: d.people.iter().map(|u| (u.email.clone(), u.name.clone())).collect(),
         follow_ups: super::follow_ups::FollowUpsCard::new(state, &d.follow_ups),
+        roles: super::roles::cards(
+            crate::services::roles::held_roles(&settings.roles(), row, &d.roles),
+            &user.actor.email,
+        ),
         lead_name: row.lead_name.clone(),
-        lead_email: row.lead_email.clone().unwrap_or_default(),
         declared_by: row.declared_by_name.clone(),
         drill: row.drill,
         services: d.services.clone(),
@@ -430,7 +432,11 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
                     e.actor_name.clone()
                 },
                 kind: e.kind.clone(),
-                text: describe(e, tz),
+                text: if e.kind == "role_changed" {
+                    super::roles::describe(e, settings)
+                } else {
+                    describe(e, tz)
+                },
                 body: e.body.clone(),
             })
             .collect(),
@@ -458,7 +464,7 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
     }
 }
 
-fn number_from(raw: &str) -> Option<i64> {
+pub(super) fn number_from(raw: &str) -> Option<i64> {
     IncidentNumber::parse(raw).map(|n| n.0)
 }
 

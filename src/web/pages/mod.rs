@@ -10,6 +10,7 @@ pub mod identify;
 pub mod incident;
 pub mod me;
 pub mod postmortem;
+pub mod roles;
 pub mod signin;
 
 use crate::auth::{Principal, Role};
