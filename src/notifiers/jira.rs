@@ -382,7 +382,13 @@ impl JiraNotifier {
         }
         fields.insert("project".into(), json!({ "key": self.project_for(&inc.services) }));
         fields.insert("issuetype".into(), json!({ "name": self.cfg.issue_type }));
-        fields.insert("summary".into(), json!(issue_summary(&inc.reference(), &inc.title)));
+        // A drill says so in the summary, where every board and search shows it.
+        let reference = if inc.drill {
+            format!("[DRILL] {}", inc.reference())
+        } else {
+            inc.reference()
+        };
+        fields.insert("summary".into(), json!(issue_summary(&reference, &inc.title)));
         fields.insert("description".into(), self.render(&self.description(p)));
         if let Some(priority) = self.priority(&inc.severity) {
             fields.insert("priority".into(), json!({ "name": priority }));
@@ -469,6 +475,24 @@ impl JiraNotifier {
                 "{who} updated {}.",
                 p.incident.reference()
             ))])),
+        }
+        let inc = &p.incident;
+        if p.event == EventKind::StatusChanged {
+            match (inc.status.as_str(), &inc.merged_into) {
+                ("declined", _) => blocks.push(Block::Paragraph(vec![
+                    Inline::Strong("Not an incident. Reason: ".into()),
+                    Inline::Text(inc.closed_reason.clone().unwrap_or_else(|| "none given".into())),
+                ])),
+                ("merged", Some(m)) => blocks.push(Block::Paragraph(vec![
+                    Inline::Text(format!("{} is a duplicate of ", inc.reference())),
+                    Inline::Link {
+                        text: m.reference(),
+                        href: m.url.clone(),
+                    },
+                    Inline::Text(", where the work goes on.".into()),
+                ])),
+                _ => {}
+            }
         }
         blocks.push(link_line("Incident page", &p.incident.url));
         blocks
@@ -778,10 +802,13 @@ impl JiraNotifier {
         if p.event != EventKind::StatusChanged {
             return None;
         }
+        // Declined and merged close the ticket as resolving does; reopening a declined incident
+        // reopens it.
+        let closed = |s: Option<&str>| s.is_some_and(crate::domain::Status::is_closed_str);
         let (old, new) = (c.old.as_deref(), c.new.as_deref());
-        if new == Some("resolved") && old != Some("resolved") {
+        if closed(new) && !closed(old) {
             Some(("resolve", &self.cfg.resolve_transitions))
-        } else if old == Some("resolved") && new != Some("resolved") {
+        } else if closed(old) && !closed(new) {
             Some(("reopen", &self.cfg.reopen_transitions))
         } else {
             None
@@ -1241,6 +1268,8 @@ mod tests {
                     .unwrap(),
                 url: "https://rb.example.com/incidents/12".into(),
                 bridge_url: Some("https://meet.example.com/inc-12".into()),
+                closed_reason: None,
+                merged_into: None,
             },
             change: change.map(|(field, old, new)| Change {
                 field: field.into(),

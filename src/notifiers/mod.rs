@@ -56,9 +56,53 @@ pub struct IncidentSnapshot {
     /// The conference bridge for this incident (from its service, or the default), if any.
     #[serde(default)]
     pub bridge_url: Option<String>,
+    /// Why it was declined (closed as not an incident), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
+    /// The incident it was merged into, when it was closed as a duplicate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<MergedInto>,
+}
+
+/// The surviving incident a duplicate was merged into.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergedInto {
+    /// Its human number.
+    pub number: i64,
+    /// Link to its page.
+    pub url: String,
+}
+
+impl MergedInto {
+    /// `INC-7`.
+    pub fn reference(&self) -> String {
+        format!("INC-{}", self.number)
+    }
 }
 
 impl IncidentSnapshot {
+    /// Whether the incident is closed (resolved, declined or merged).
+    pub fn is_closed(&self) -> bool {
+        crate::domain::Status::is_closed_str(&self.status)
+    }
+
+    /// One sentence saying how a closed incident ended other than by resolving, for channel
+    /// posts, pager notes and ticket comments: "declined as not an incident: <reason>" or
+    /// "merged into INC-7 (<link>)". `None` for every other status.
+    pub fn closure_words(&self) -> Option<String> {
+        match self.status.as_str() {
+            "declined" => Some(format!(
+                "declined as not an incident: {}",
+                self.closed_reason.as_deref().unwrap_or("no reason given")
+            )),
+            "merged" => Some(match &self.merged_into {
+                Some(m) => format!("merged into {} ({})", m.reference(), m.url),
+                None => "merged into another incident".into(),
+            }),
+            _ => None,
+        }
+    }
+
     /// `INC-42`.
     pub fn reference(&self) -> String {
         format!("INC-{}", self.number)
@@ -307,6 +351,8 @@ mod tests {
             declared_at: at,
             url: "http://x/incidents/42".into(),
             bridge_url: None,
+            closed_reason: None,
+            merged_into: None,
         };
         // sha256("1795237200123456") starts with d04be5 (computed with Python's hashlib).
         assert_eq!(snap.external_key(), "inc-42-d04be5");

@@ -873,7 +873,7 @@ impl SlackNotifier {
                 "waiting for the channel's other posts before archiving it".into(),
             ));
         }
-        if d.store.incident_status().await?.as_deref() != Some(Status::Resolved.as_str()) {
+        if !d.store.incident_status().await?.as_deref().is_some_and(Status::is_closed_str) {
             return Ok(Delivered::default());
         }
         match self.call("conversations.archive", json!({ "channel": channel })).await {
@@ -981,7 +981,7 @@ pub fn summary_message(snap: &IncidentSnapshot) -> (String, Value) {
 /// The announcement in the central channel, kept current with `chat.update`.
 pub fn announcement(snap: &IncidentSnapshot, channel: Option<&str>) -> (String, Value) {
     let drill = if snap.drill { "[DRILL] " } else { "" };
-    let mark = if snap.status == Status::Resolved.as_str() {
+    let mark = if snap.is_closed() {
         ":large_green_circle:"
     } else {
         ":red_circle:"
@@ -1010,6 +1010,33 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
     let old = change.and_then(|c| c.old.clone()).unwrap_or_else(|| "none".into());
     let new = change.and_then(|c| c.new.clone()).unwrap_or_else(|| "none".into());
     let line = match p.event {
+        EventKind::StatusChanged if new == Status::Declined.as_str() => format!(
+            "{who} declined {}: not an incident. Reason: {}",
+            snap.reference(),
+            snap.closed_reason.as_deref().unwrap_or("none given")
+        ),
+        EventKind::StatusChanged if new == Status::Merged.as_str() => {
+            if let Some(m) = &snap.merged_into {
+                // The survivor's link is Slack markup, so this line is escaped piece by piece.
+                let line = format!(
+                    "{} merged {} into {} {}. Please carry on there; this channel will be archived.",
+                    escape(who),
+                    snap.reference(),
+                    m.reference(),
+                    format!("<{}|{}>", m.url, m.reference())
+                );
+                let text = escape_cut(
+                    &format!("{} merged into {} {}", snap.reference(), m.reference(), m.url),
+                    3000,
+                );
+                let blocks = json!([
+                    { "type": "section", "text": { "type": "mrkdwn", "text": line } },
+                    { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
+                ]);
+                return (text, blocks);
+            }
+            format!("{who} merged {} into another incident.", snap.reference())
+        }
         EventKind::StatusChanged if new == Status::Resolved.as_str() => {
             let took = p.at - snap.declared_at;
             format!(
@@ -1085,14 +1112,30 @@ impl Notifier for SlackNotifier {
                 target: "bookmark the Jira ticket in the channel".into(),
             });
         }
-        let resolved = p.event == EventKind::StatusChanged
-            && p.change.as_ref().and_then(|c| c.new.as_deref()) == Some(Status::Resolved.as_str());
-        if resolved && let Some(minutes) = self.settings.archive_after_minutes {
-            steps.push(ExtraStep {
+        // Declining and merging close the channel as resolving does; a merged incident's channel
+        // is archived at once (its work goes on in the survivor's channel).
+        let closed_as = p
+            .change
+            .as_ref()
+            .filter(|_| p.event == EventKind::StatusChanged)
+            .and_then(|c| c.new.as_deref())
+            .and_then(Status::parse)
+            .filter(|s| s.is_closed());
+        match (closed_as, self.settings.archive_after_minutes) {
+            (Some(Status::Merged), _) => steps.push(ExtraStep {
+                name: "archive".into(),
+                delay: Duration::ZERO,
+                target: "archive the channel (merged into another incident)".into(),
+            }),
+            (Some(s), Some(minutes)) => steps.push(ExtraStep {
                 name: "archive".into(),
                 delay: Duration::from_secs(minutes * 60),
-                target: format!("archive the channel {minutes} min after resolving"),
-            });
+                target: format!(
+                    "archive the channel {minutes} min after {}",
+                    if s == Status::Declined { "declining" } else { "resolving" }
+                ),
+            }),
+            _ => {}
         }
         steps
     }
@@ -1245,6 +1288,8 @@ mod tests {
             declared_at: chrono::NaiveDateTime::default(),
             url: "http://x/incidents/3".into(),
             bridge_url: None,
+            closed_reason: None,
+            merged_into: None,
         };
         for (text, _) in [summary_message(&snap), announcement(&snap, Some("C123"))] {
             assert!(!text.contains("<!") && !text.contains("<https"), "{text}");

@@ -31,6 +31,11 @@ pub fn snapshot(state: &AppState, row: &IncidentRow, services: Vec<String>) -> I
         declared_at: row.declared_at,
         url: state.incident_url(row.number),
         bridge_url: state.settings.bridge_for(&services),
+        closed_reason: row.closed_reason.clone(),
+        merged_into: row.merged_into_number.map(|n| crate::notifiers::MergedInto {
+            number: n,
+            url: state.incident_url(n),
+        }),
     }
 }
 
@@ -147,15 +152,15 @@ fn incident_id_of(conn: &mut DbConnection, number: i64) -> Result<i64, ServiceEr
 
 /// A change to apply to a loaded incident: returns the timeline entry and the event it causes,
 /// or an error that leaves everything untouched.
-struct Applied {
-    entry: NewTimelineEntry,
-    event: EventKind,
-    change: Option<Change>,
-    note: Option<String>,
+pub(super) struct Applied {
+    pub(super) entry: NewTimelineEntry,
+    pub(super) event: EventKind,
+    pub(super) change: Option<Change>,
+    pub(super) note: Option<String>,
 }
 
 /// Loads the incident, applies `apply`, writes it back with its timeline entry and outbox rows.
-async fn mutate<F>(state: &AppState, number: i64, actor: Actor, apply: F) -> Result<(), ServiceError>
+pub(super) async fn mutate<F>(state: &AppState, number: i64, actor: Actor, apply: F) -> Result<(), ServiceError>
 where
     F: Fn(&mut IncidentRow, &Actor, NaiveDateTime) -> Result<Applied, ServiceError> + Send + 'static,
 {
@@ -388,7 +393,7 @@ pub(crate) fn entry(row: &IncidentRow, actor: &Actor, at: NaiveDateTime, kind: &
     }
 }
 
-fn stale(what: &str, now_is: &str) -> ServiceError {
+pub(super) fn stale(what: &str, now_is: &str) -> ServiceError {
     ServiceError::Conflict(format!(
         "Someone changed this incident while you were looking: the {what} is now {now_is}. Nothing was changed; review and try again."
     ))
@@ -403,6 +408,13 @@ pub async fn change_status(
     expected: &str,
 ) -> Result<(), ServiceError> {
     let to = Status::parse(to.trim()).ok_or_else(|| ServiceError::field("status", "Choose a status from the list."))?;
+    if !to.is_plain_target() {
+        return Err(ServiceError::field(
+            "status",
+            "Declining (not an incident) needs a reason and merging needs the surviving incident: \
+             use their own forms on the incident page.",
+        ));
+    }
     let expected = expected.to_string();
     mutate(state, number, actor, move |row, actor, now| {
         let from =
@@ -418,11 +430,16 @@ pub async fn change_status(
                 row.resolved_at = Some(now);
                 row.mitigated_at = row.mitigated_at.or(Some(now));
             }
+            Status::Declined | Status::Merged => {
+                // Refused above; declining and merging have their own use cases.
+                return Err(ServiceError::Conflict("use the decline or merge action".into()));
+            }
             Status::Investigating | Status::Identified => {
-                // Reopening or stepping back: the incident is no longer mitigated or resolved.
-                // The earlier times stay on the timeline.
+                // Reopening or stepping back: the incident is no longer mitigated or resolved
+                // (nor declined). The earlier times and the reason stay on the timeline.
                 row.resolved_at = None;
                 row.mitigated_at = None;
+                row.closed_reason = None;
             }
         }
         let mut e = entry(row, actor, now, "status_changed");

@@ -124,6 +124,8 @@ pub struct IncidentDetail {
     pub timeline: Vec<TimelineEntryRow>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<OutboxRow>,
+    /// The incidents merged into this one, as (number, title).
+    pub merged_from: Vec<(i64, String)>,
     /// What integrations created for it (channel, ticket), by integration and name.
     pub external: Vec<crate::db::models::ExternalRefRow>,
     /// People who have signed in (the lead picker offers them), by name.
@@ -149,6 +151,7 @@ pub async fn incident_detail(
             let deliveries = outbox::list_for(conn, row.id)?;
             let external = crate::db::models::external_ref::list_for(conn, row.id)?;
             let people = crate::db::models::user::list(conn, 500)?;
+            let merged_from = incident::merged_into(conn, row.number)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
@@ -160,6 +163,7 @@ pub async fn incident_detail(
                 services,
                 timeline,
                 deliveries,
+                merged_from,
                 external,
             }))
         })

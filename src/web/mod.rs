@@ -40,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(pages::postmortem::download),
         )
         .route("/incidents/{number}/status", web::post().to(pages::incident::status))
+        .route("/incidents/{number}/decline", web::post().to(pages::incident::decline))
+        .route("/incidents/{number}/merge", web::post().to(pages::incident::merge))
         .route(
             "/incidents/{number}/severity",
             web::post().to(pages::incident::severity),

@@ -39,7 +39,12 @@ impl Row {
     /// Builds a row for display.
     pub fn from_summary(s: &IncidentSummary, now: &chrono::NaiveDateTime) -> Self {
         let status = Status::parse(&s.row.status).unwrap_or(Status::Investigating);
-        let end = s.row.resolved_at.unwrap_or(*now);
+        // A declined or merged incident has no resolution time; it ended when it was closed.
+        let end = match s.row.resolved_at {
+            Some(t) => t,
+            None if status.is_closed() => s.row.updated_at,
+            None => *now,
+        };
         Row {
             number: s.row.number,
             title: s.row.title.clone(),

@@ -11,7 +11,7 @@ use crate::domain::declaration::now_utc;
 use crate::domain::key_times::format_duration;
 use crate::domain::{IncidentNumber, KeyTime, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
 use crate::services::queries::{self, IncidentDetail, incident_detail};
-use crate::services::{ServiceError, lifecycle};
+use crate::services::{ServiceError, closures, lifecycle};
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::pages::Me;
@@ -160,6 +160,14 @@ pub struct IncidentPage {
     can_work: bool,
     /// People who have signed in, as (email, name), for the lead picker.
     people: Vec<(String, String)>,
+    /// Why it was declined (not an incident), when it was.
+    closed_reason: Option<String>,
+    /// Whether it is open, so it can still be declined or merged.
+    is_open: bool,
+    /// Whether it is closed (the status form reopens it).
+    is_closed: bool,
+    /// Incidents merged into this one, as (number, title).
+    merged_from: Vec<(i64, String)>,
     error: Option<String>,
 }
 
@@ -195,6 +203,9 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
             _ => format!("handed the lead from {old} to {new}"),
         },
         "note" => "added a note".into(),
+        "declined" => "closed the incident as not an incident".into(),
+        "merged" => format!("merged this incident into INC-{new} as a duplicate"),
+        "merged_in" => format!("merged INC-{new} into this incident as a duplicate"),
         "delivery_retried" => "asked to retry a failed delivery".into(),
         other => other.replace('_', " "),
     }
@@ -331,8 +342,13 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
             .collect(),
         deliveries: d.deliveries.iter().map(|x| delivery_view(x, tz)).collect(),
         links: external_links(state, &d),
+        closed_reason: row.closed_reason.clone(),
+        is_open: status.is_live(),
+        is_closed: status.is_closed(),
+        merged_from: d.merged_from.clone(),
         next_statuses: allowed_next(status)
             .iter()
+            .filter(|s| s.is_plain_target())
             .map(|s| NextStatus {
                 value: s.as_str(),
                 label: s.label(),
@@ -363,6 +379,8 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, path: web::Pat
         return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
     };
     match incident_detail(&state, number, Some(user.actor.email.clone())).await {
+        // A duplicate's page is its survivor's: that is where the work goes on.
+        Ok(d) if let Some(survivor) = d.row.merged_into_number => see_other(&format!("/incidents/{survivor}")),
         Ok(d) => render(StatusCode::OK, &build(&state, &user, d, None)),
         Err(ServiceError::NotFound) => {
             error_page(StatusCode::NOT_FOUND, &format!("There is no incident INC-{number}."))
@@ -421,6 +439,37 @@ pub async fn status(
 ) -> HttpResponse {
     handle(req, body, user, state, &path, |st, n, u, form| async move {
         lifecycle::change_status(&st, n, u.actor, form.get("status"), form.get("expected")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/decline`: closes the incident as not an incident, with a reason.
+pub async fn decline(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        closures::decline(&st, n, u.actor, form.get("reason"), form.get("expected")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/merge`: merges this incident (a duplicate) into the one numbered `into`.
+/// The redirect goes to this incident's page, which sends the reader on to the survivor.
+pub async fn merge(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        closures::merge(&st, n, u.actor, form.get("into"), form.get("expected"))
+            .await
+            .map(|_| ())
     })
     .await
 }
