@@ -37,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/incidents/{number}/postmortem"),
     ("GET", "/incidents/{number}/postmortem.md"),
     ("POST", "/incidents/{number}/status"),
+    ("POST", "/incidents/{number}/decline"),
+    ("POST", "/incidents/{number}/merge"),
     ("POST", "/incidents/{number}/severity"),
     ("POST", "/incidents/{number}/lead"),
     ("POST", "/incidents/{number}/notes"),

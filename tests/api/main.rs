@@ -14,6 +14,7 @@ mod access;
 mod api_v1;
 mod browser;
 mod cli;
+mod closures;
 mod crash;
 mod declare;
 mod delivery;
