@@ -1515,7 +1515,7 @@ mod tests {
         assert_eq!(f["project"], json!({ "key": "PAY" }));
         assert_eq!(n.target(&p).unwrap(), "project PAY");
         assert_eq!(f["issuetype"], json!({ "name": "Task" }));
-        assert_eq!(f["summary"], "INC-12: Card payments failing");
+        assert_eq!(f["summary"], "[DRILL] INC-12: Card payments failing", "a drill says so in the summary");
         assert_eq!(f["priority"], json!({ "name": "High" }));
         let label = format!("redbutton-{}", p.incident.external_key());
         assert!(label.starts_with("redbutton-inc-12-"));

@@ -913,6 +913,12 @@ fn facts(snap: &IncidentSnapshot) -> String {
     )
 }
 
+/// The facts under a channel post; a drill says so there too.
+fn context_facts(snap: &IncidentSnapshot) -> String {
+    let drill = if snap.drill { "DRILL \u{b7} " } else { "" };
+    format!("{drill}{}", facts(snap))
+}
+
 fn topic_text(snap: &IncidentSnapshot) -> String {
     let drill = if snap.drill { "DRILL \u{b7} " } else { "" };
     format!("{drill}{} \u{b7} {}", facts(snap), snap.url)
@@ -1031,7 +1037,7 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
                 );
                 let blocks = json!([
                     { "type": "section", "text": { "type": "mrkdwn", "text": line } },
-                    { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
+                    { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&context_facts(snap)) } ] },
                 ]);
                 return (text, blocks);
             }
@@ -1060,10 +1066,11 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         EventKind::NoteAdded => format!("{who} added a note: {}", p.note.clone().unwrap_or_default()),
         EventKind::Declared => format!("{who} declared {}.", snap.reference()),
     };
-    let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
+    let drill = if snap.drill { "[DRILL] " } else { "" };
+    let text = escape_cut(&format!("{drill}{} {}", snap.reference(), line), 3000);
     let blocks = json!([
         { "type": "section", "text": { "type": "mrkdwn", "text": escape_cut(&line, 2900) } },
-        { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
+        { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&context_facts(snap)) } ] },
     ]);
     (text, blocks)
 }

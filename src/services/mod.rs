@@ -5,6 +5,7 @@
 pub mod closures;
 pub mod declare;
 pub mod lifecycle;
+pub mod metrics;
 pub mod postmortem;
 pub mod queries;
 pub mod tokens;

@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(pages::dashboard::show))
         .route("/declare", web::get().to(pages::declare::show))
         .route("/declare", web::post().to(pages::declare::submit))
+        .route("/drills", web::post().to(pages::drills::start))
         .route("/incidents/{number}", web::get().to(pages::incident::show))
         .route("/incidents/{number}/postmortem", web::get().to(pages::postmortem::show))
         .route(

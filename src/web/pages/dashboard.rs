@@ -5,10 +5,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::Read;
+use crate::auth::{Declare, Read};
 use crate::db::models::IncidentFilter;
 use crate::domain::declaration::now_utc;
 use crate::domain::{Status, UNKNOWN_SEVERITY};
+use crate::domain::key_times::format_duration;
+use crate::services::metrics;
 use crate::services::queries::{self, IncidentSummary};
 use crate::state::AppState;
 use crate::web::pages::Me;
@@ -88,7 +90,28 @@ pub struct DashboardPage {
     notice: Option<String>,
     prev_link: Option<String>,
     next_link: Option<String>,
+    /// The last 30 days, counted incidents only.
+    figures: FiguresView,
+    /// Drill scenarios the "Start a drill" form offers, as (id, title); empty hides it.
+    drill_scenarios: Vec<(String, String)>,
+    /// Whether the viewer may declare (and so start a drill).
+    can_declare: bool,
+    /// CSRF token for the drill form.
+    csrf: String,
+    /// A fresh idempotency key for the drill form, so a double press starts one drill.
+    drill_key: String,
 }
+
+/// The "last 30 days" strip.
+pub struct FiguresView {
+    pub days: i64,
+    pub counted: usize,
+    pub to_mitigate: String,
+    pub to_resolve: String,
+}
+
+/// How far back the dashboard's figures look.
+pub const FIGURES_DAYS: i64 = 30;
 
 /// Query string.
 #[derive(Deserialize, Default)]
@@ -164,6 +187,11 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         Err(e) => return internal(&e),
     };
     let now = now_utc();
+    let figures = match metrics::last_days(&state, FIGURES_DAYS, now).await {
+        Ok(f) => f,
+        Err(e) => return internal(&e),
+    };
+    let shown = |d: Option<chrono::Duration>| d.map(format_duration).unwrap_or_else(|| "\u{2014}".into());
     let pages = ((d.past_total + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |p: i64| {
         let mut parts = vec![format!("page={p}")];
@@ -213,6 +241,16 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         notice: (!notices.is_empty()).then(|| notices.join(" ")),
         prev_link: (page > 1).then(|| link((page - 1).min(pages))),
         next_link: (page < pages).then(|| link(page + 1)),
+        drill_scenarios: super::drills::choices(&state),
+        can_declare: user.holds(<Declare as crate::auth::Permission>::NEED),
+        csrf: user.csrf().to_string(),
+        drill_key: uuid::Uuid::new_v4().to_string(),
+        figures: FiguresView {
+            days: figures.days,
+            counted: figures.counted,
+            to_mitigate: shown(figures.median_to_mitigate),
+            to_resolve: shown(figures.median_to_resolve),
+        },
     };
     render(StatusCode::OK, &page_view)
 }
