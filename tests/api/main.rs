@@ -18,6 +18,7 @@ mod closures;
 mod crash;
 mod declare;
 mod delivery;
+mod drills;
 mod fanout;
 mod faults;
 mod hostile;
