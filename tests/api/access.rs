@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/declare"),
     ("POST", "/declare"),
+    ("POST", "/drills"),
     ("GET", "/incidents/{number}"),
     ("GET", "/incidents/{number}/postmortem"),
     ("GET", "/incidents/{number}/postmortem.md"),

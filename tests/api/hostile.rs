@@ -424,6 +424,16 @@ fn forms(s: &Setup) -> Vec<Form> {
             &[("note", "A valid note")],
         ),
         f(
+            "POST decline",
+            format!("/incidents/{t}/decline"),
+            &[("expected", "investigating"), ("reason", "A valid reason")],
+        ),
+        f(
+            "POST merge",
+            format!("/incidents/{t}/merge"),
+            &[("expected", "investigating"), ("into", &s.other.to_string())],
+        ),
+        f(
             "POST retry",
             format!("/incidents/{t}/deliveries/{}/retry", s.dead_delivery),
             &[],
@@ -819,6 +829,19 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("POST lead", "name only invisible characters", "name", INVISIBLE, 422, "Enter your name"),
         ("POST notes", "note 20,001 characters", "note", &"n".repeat(20_001), 422, "at most 20,000 characters"),
         ("POST notes", "note 20,001 characters of markup", "note", &format!("{}x", SCRIPT.repeat(800)), 422, "at most 20,000 characters"),
+        ("POST status", "status declined without a reason", "status", "declined", 422, "needs a reason"),
+        ("POST status", "status merged without a survivor", "status", "merged", 422, "needs a reason"),
+        ("POST decline", "reason empty", "reason", "", 422, "Say why this is not an incident"),
+        ("POST decline", "reason only invisible characters", "reason", INVISIBLE, 422, "Say why this is not an incident"),
+        ("POST decline", "reason 2,001 characters", "reason", &"r".repeat(2001), 422, "at most 2,000 characters"),
+        ("POST decline", "expected status stale and hostile", "expected", IMG, 409, stale),
+        ("POST merge", "into itself", "into", &t.to_string(), 422, "cannot be merged into itself"),
+        ("POST merge", "into itself, with the prefix", "into", &format!("INC-{t}"), 422, "cannot be merged into itself"),
+        ("POST merge", "into markup", "into", SCRIPT, 422, "Give the number"),
+        ("POST merge", "into empty", "into", "", 422, "Give the number"),
+        ("POST merge", "into 1,000 digits", "into", &"9".repeat(1000), 422, "Give the number"),
+        ("POST merge", "into an unknown incident", "into", "INC-424242", 422, "There is no INC-424242"),
+        ("POST merge", "expected status stale and hostile", "expected", QUOTES, 409, stale),
     ] {
         let f = by(label);
         cases.push(f.post(what, f.body_with(field, value)).refused(code, says));
@@ -850,7 +873,7 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
     }
 
     // Bad incident numbers in every incident path, with a body that would otherwise be valid.
-    let valid = form(&[("status", "identified"), ("expected", "investigating"), ("severity", "SEV1"), ("action", "take"), ("note", "x")]);
+    let valid = form(&[("status", "identified"), ("expected", "investigating"), ("severity", "SEV1"), ("action", "take"), ("note", "x"), ("reason", "x"), ("into", "1")]);
     for (what, number, says) in [
         ("not a number", "abc", "no such incident"),
         ("markup", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "no such incident"),
@@ -866,7 +889,7 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("unknown with prefix", "INC-424242", "There is no incident INC-424242"),
     ] {
         cases.push(Case::get(format!("GET incident page: number {what}"), &format!("/incidents/{number}")).refused(404, says));
-        for action in ["status", "severity", "lead", "notes"] {
+        for action in ["status", "severity", "lead", "notes", "decline", "merge"] {
             let path = format!("/incidents/{number}/{action}");
             cases.push(Case::post(format!("POST {action}: incident number {what}"), &path, valid.clone()).refused(404, says));
         }
