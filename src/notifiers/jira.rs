@@ -1471,6 +1471,44 @@ mod tests {
     }
 
     #[test]
+    fn declining_and_merging_close_the_ticket_and_say_why() {
+        let n = notifier("");
+        let mut p = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("investigating"), Some("declined"))),
+        );
+        p.incident.status = "declined".into();
+        p.incident.closed_reason = Some("A test alert".into());
+        assert_eq!(n.transition_for(&p).unwrap().0, "resolve");
+        assert_eq!(
+            to_wiki(&n.comment(&p)),
+            "Ada Lovelace changed the status from *investigating* to *declined*.\n\n\
+             *Not an incident. Reason:* A test alert\n\n*Incident page:* [https://rb.example.com/incidents/12]"
+        );
+        let mut p = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("mitigated"), Some("merged"))),
+        );
+        p.incident.status = "merged".into();
+        p.incident.merged_into = Some(crate::notifiers::MergedInto {
+            number: 7,
+            url: "https://rb.example.com/incidents/7".into(),
+        });
+        assert_eq!(n.transition_for(&p).unwrap().0, "resolve");
+        assert!(
+            to_wiki(&n.comment(&p))
+                .contains("INC-12 is a duplicate of [INC-7|https://rb.example.com/incidents/7], where the work goes on."),
+            "{}",
+            to_wiki(&n.comment(&p))
+        );
+        let p = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("declined"), Some("investigating"))),
+        );
+        assert_eq!(n.transition_for(&p).unwrap().0, "reopen");
+    }
+
+    #[test]
     fn resolve_and_reopen_pick_their_transitions() {
         let n = notifier("");
         let resolve = payload(

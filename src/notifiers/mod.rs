@@ -365,5 +365,31 @@ mod tests {
             snap.external_key(),
             "a reset database's INC-42 differs"
         );
+
+        // How a closing other than a resolve is put into words.
+        assert_eq!(snap.closure_words(), None);
+        assert!(!snap.is_closed());
+        let declined = IncidentSnapshot {
+            status: "declined".into(),
+            closed_reason: Some("a test alert".into()),
+            ..snap.clone()
+        };
+        assert!(declined.is_closed());
+        assert_eq!(
+            declined.closure_words().as_deref(),
+            Some("declined as not an incident: a test alert")
+        );
+        let merged = IncidentSnapshot {
+            status: "merged".into(),
+            merged_into: Some(MergedInto {
+                number: 7,
+                url: "http://x/incidents/7".into(),
+            }),
+            ..snap.clone()
+        };
+        assert_eq!(
+            merged.closure_words().as_deref(),
+            Some("merged into INC-7 (http://x/incidents/7)")
+        );
     }
 }
