@@ -1108,13 +1108,22 @@ mod tests {
         let email = "[integrations.email]\nhost = \"h\"\ntls = \"none\"\n";
         for (toml, key) in [
             (format!("{email}[drills]\nnotifiers = [\"email\"]\n"), "drills.email_to"),
-            ("[drills]\nnotifiers = [\"pagerduty\"]\n".to_string(), "drills.notifiers"),
+            (
+                "[drills]\nnotifiers = [\"pagerduty\"]\n".to_string(),
+                "drills.notifiers",
+            ),
             ("[drills]\nnotifiers = [\"slack\"]\n".to_string(), "drills.notifiers"),
             ("[drills]\nevents = [\"exploded\"]\n".to_string(), "drills.events"),
             ("[drills]\nemail_to = [\"nope\"]\n".to_string(), "drills.email_to"),
             ("[drills]\nnotifers = []\n".to_string(), "notifers"),
-            ("[[drills.scenarios]]\nid = \"a b\"\ntitle = \"t\"\n".to_string(), "drills.scenarios[0].id"),
-            ("[[drills.scenarios]]\nid = \"a\"\ntitle = \" \"\n".to_string(), "drills.scenarios[0].title"),
+            (
+                "[[drills.scenarios]]\nid = \"a b\"\ntitle = \"t\"\n".to_string(),
+                "drills.scenarios[0].id",
+            ),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \" \"\n".to_string(),
+                "drills.scenarios[0].title",
+            ),
             (
                 "[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\nseverity = \"SEV9\"\n".to_string(),
                 "drills.scenarios[0].severity",
@@ -1128,7 +1137,10 @@ mod tests {
                     .to_string(),
                 "drills.scenarios[1].id",
             ),
-            ("[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\nsumary = \"\"\n".to_string(), "sumary"),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\nsumary = \"\"\n".to_string(),
+                "sumary",
+            ),
         ] {
             let e = Settings::parse(&toml).unwrap_err().to_string();
             assert!(e.contains(key), "{toml}: {e}");

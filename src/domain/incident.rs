@@ -261,7 +261,10 @@ mod tests {
             assert!(check_transition(from, Merged).is_err(), "{from}: reopen first");
         }
         assert!(check_transition(Resolved, Declined).is_err());
-        assert!(check_transition(Declined, Investigating).is_ok(), "a declined incident reopens");
+        assert!(
+            check_transition(Declined, Investigating).is_ok(),
+            "a declined incident reopens"
+        );
         for to in Status::ALL.into_iter().filter(|s| *s != Merged) {
             assert_eq!(check_transition(Merged, to), Err(TransitionError::Final), "{to}");
         }

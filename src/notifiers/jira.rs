@@ -1496,8 +1496,9 @@ mod tests {
         });
         assert_eq!(n.transition_for(&p).unwrap().0, "resolve");
         assert!(
-            to_wiki(&n.comment(&p))
-                .contains("INC-12 is a duplicate of [INC-7|https://rb.example.com/incidents/7], where the work goes on."),
+            to_wiki(&n.comment(&p)).contains(
+                "INC-12 is a duplicate of [INC-7|https://rb.example.com/incidents/7], where the work goes on."
+            ),
             "{}",
             to_wiki(&n.comment(&p))
         );
@@ -1553,7 +1554,10 @@ mod tests {
         assert_eq!(f["project"], json!({ "key": "PAY" }));
         assert_eq!(n.target(&p).unwrap(), "project PAY");
         assert_eq!(f["issuetype"], json!({ "name": "Task" }));
-        assert_eq!(f["summary"], "[DRILL] INC-12: Card payments failing", "a drill says so in the summary");
+        assert_eq!(
+            f["summary"], "[DRILL] INC-12: Card payments failing",
+            "a drill says so in the summary"
+        );
         assert_eq!(f["priority"], json!({ "name": "High" }));
         let label = format!("redbutton-{}", p.incident.external_key());
         assert!(label.starts_with("redbutton-inc-12-"));

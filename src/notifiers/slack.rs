@@ -873,7 +873,13 @@ impl SlackNotifier {
                 "waiting for the channel's other posts before archiving it".into(),
             ));
         }
-        if !d.store.incident_status().await?.as_deref().is_some_and(Status::is_closed_str) {
+        if !d
+            .store
+            .incident_status()
+            .await?
+            .as_deref()
+            .is_some_and(Status::is_closed_str)
+        {
             return Ok(Delivered::default());
         }
         match self.call("conversations.archive", json!({ "channel": channel })).await {
@@ -1024,17 +1030,14 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         EventKind::StatusChanged if new == Status::Merged.as_str() => {
             if let Some(m) = &snap.merged_into {
                 // The survivor's link is Slack markup, so this line is escaped piece by piece.
+                let (dup, survivor) = (snap.reference(), m.reference());
                 let line = format!(
-                    "{} merged {} into {} {}. Please carry on there; this channel will be archived.",
+                    "{} merged {dup} into {survivor} <{}|{survivor}>. Please carry on there; this channel will be archived.",
                     escape(who),
-                    snap.reference(),
-                    m.reference(),
-                    format!("<{}|{}>", m.url, m.reference())
+                    m.url,
                 );
-                let text = escape_cut(
-                    &format!("{} merged into {} {}", snap.reference(), m.reference(), m.url),
-                    3000,
-                );
+                let drill = if snap.drill { "[DRILL] " } else { "" };
+                let text = escape_cut(&format!("{drill}{dup} merged into {survivor} {}", m.url), 3000);
                 let blocks = json!([
                     { "type": "section", "text": { "type": "mrkdwn", "text": line } },
                     { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&context_facts(snap)) } ] },
@@ -1139,7 +1142,11 @@ impl Notifier for SlackNotifier {
                 delay: Duration::from_secs(minutes * 60),
                 target: format!(
                     "archive the channel {minutes} min after {}",
-                    if s == Status::Declined { "declining" } else { "resolving" }
+                    if s == Status::Declined {
+                        "declining"
+                    } else {
+                        "resolving"
+                    }
                 ),
             }),
             _ => {}

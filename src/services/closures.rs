@@ -25,7 +25,10 @@ pub fn parse_reason(raw: &str) -> Result<String, ServiceError> {
         ));
     }
     if reason.chars().count() > REASON_MAX_CHARS {
-        return Err(ServiceError::field("reason", "A reason can be at most 2,000 characters."));
+        return Err(ServiceError::field(
+            "reason",
+            "A reason can be at most 2,000 characters.",
+        ));
     }
     if reason.contains('\0') {
         return Err(ServiceError::field("reason", "A reason cannot contain NUL characters."));
@@ -205,9 +208,7 @@ pub async fn merge(
 pub async fn survivor_of(state: &AppState, number: i64) -> Result<Option<i64>, ServiceError> {
     Ok(state
         .db
-        .run(move |conn| {
-            Ok(incident::find_by_number(conn, number)?.and_then(|row| row.merged_into_number))
-        })
+        .run(move |conn| Ok(incident::find_by_number(conn, number)?.and_then(|row| row.merged_into_number)))
         .await?)
 }
 
@@ -217,7 +218,10 @@ mod tests {
 
     #[test]
     fn reasons() {
-        assert_eq!(parse_reason("  a test alert \r\nfrom staging ").unwrap(), "a test alert \nfrom staging");
+        assert_eq!(
+            parse_reason("  a test alert \r\nfrom staging ").unwrap(),
+            "a test alert \nfrom staging"
+        );
         for bad in ["", "   ", "\u{200b}", "a\0b"] {
             assert!(parse_reason(bad).is_err(), "{bad:?}");
         }

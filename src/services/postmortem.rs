@@ -124,7 +124,10 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
         "delivery_retried" => format!("{who} asked for a failed delivery to be tried again."),
         "declined" => format!(
             "{who} closed it as not an incident: {}.",
-            e.body.as_deref().map(inline).unwrap_or_else(|| "no reason given".into())
+            e.body
+                .as_deref()
+                .map(inline)
+                .unwrap_or_else(|| "no reason given".into())
         ),
         "merged" => format!("{who} merged it into INC-{new} as a duplicate."),
         "merged_in" => format!("{who} merged INC-{new} into this incident as a duplicate."),

@@ -62,7 +62,12 @@ async fn settle(app: &TestApp, n: usize) -> Vec<redbutton::db::models::OutboxRow
             Instant::now() < deadline,
             "wanted {n} done rows: {:?}",
             rows.iter()
-                .map(|r| (r.notifier.clone(), r.event.clone(), r.state.clone(), r.last_error.clone()))
+                .map(|r| (
+                    r.notifier.clone(),
+                    r.event.clone(),
+                    r.state.clone(),
+                    r.last_error.clone()
+                ))
                 .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -116,7 +121,11 @@ async fn api_get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
 
 /// What a refused change must leave alone.
 async fn fingerprint(app: &TestApp) -> (i64, i64, usize) {
-    (app.incident_count().await, app.timeline_count().await, app.outbox_rows().await.len())
+    (
+        app.incident_count().await,
+        app.timeline_count().await,
+        app.outbox_rows().await.len(),
+    )
 }
 
 #[tokio::test]
@@ -299,7 +308,9 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
     );
     let timeline = texts(&page, "#timeline li");
     assert!(
-        timeline[0].contains(&format!("Ada Lovelace merged INC-{dup} into this incident as a duplicate")),
+        timeline[0].contains(&format!(
+            "Ada Lovelace merged INC-{dup} into this incident as a duplicate"
+        )),
         "{timeline:?}"
     );
 
@@ -322,10 +333,7 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
 
     // Fan-out for the duplicate only: its page resolved, its channel told and archived at once.
     let rows = settle(&app, declared + 3).await;
-    assert!(
-        rows[declared..].iter().all(|r| r.event == "status_changed"),
-        "{rows:?}"
-    );
+    assert!(rows[declared..].iter().all(|r| r.event == "status_changed"), "{rows:?}");
     let sent = pd_bodies(&pd).await;
     assert_eq!(sent.len(), 3);
     assert_eq!(
@@ -333,7 +341,10 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
         json!({"routing_key": PD_DEFAULT, "event_action": "resolve", "dedup_key": dup_key})
     );
     let channels = slack.channels();
-    let dup_channel = channels.iter().find(|c| c.1.starts_with(&format!("inc-{dup}-"))).unwrap();
+    let dup_channel = channels
+        .iter()
+        .find(|c| c.1.starts_with(&format!("inc-{dup}-")))
+        .unwrap();
     let kept = channels
         .iter()
         .find(|c| c.1.starts_with(&format!("inc-{survivor}-")))
@@ -355,7 +366,11 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
     let r = app
         .post_form(
             &format!("/incidents/{survivor}/merge"),
-            &[("csrf", &csrf), ("expected", "investigating"), ("into", &dup.to_string())],
+            &[
+                ("csrf", &csrf),
+                ("expected", "investigating"),
+                ("into", &dup.to_string()),
+            ],
         )
         .await;
     assert_eq!(r.status(), 422);

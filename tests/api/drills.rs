@@ -145,7 +145,11 @@ async fn a_drill_reaches_only_the_drill_targets_never_pages_and_is_labelled() {
     assert_eq!(channels[0].1, format!("drill-{drill}-failover-practice"));
     assert!(channels[0].3.starts_with("DRILL"), "topic: {}", channels[0].3);
     let posts = slack.messages(&channels[0].0);
-    assert!(posts[0].text.starts_with(&format!("[DRILL] INC-{drill}")), "{}", posts[0].text);
+    assert!(
+        posts[0].text.starts_with(&format!("[DRILL] INC-{drill}")),
+        "{}",
+        posts[0].text
+    );
     let last = posts.last().unwrap();
     assert!(last.text.starts_with("[DRILL] "), "{}", last.text);
     assert_eq!(
@@ -162,7 +166,11 @@ async fn a_drill_reaches_only_the_drill_targets_never_pages_and_is_labelled() {
 
     // A real incident next to it still follows the rules: it pages and emails leadership.
     let r = app
-        .declare(&[("title", "Checkout down"), ("severity", "SEV1"), ("services", "checkout")])
+        .declare(&[
+            ("title", "Checkout down"),
+            ("severity", "SEV1"),
+            ("services", "checkout"),
+        ])
         .await;
     let real = number_from_location(&r);
     let rows = settle(&app).await;
@@ -302,8 +310,14 @@ async fn drills_declined_and_merged_incidents_leave_the_figures_alone() {
     app.change_status(other, "investigating", "mitigated").await;
     let before = figures(&app).await;
     assert_eq!(before[0], "2 incidents");
-    assert!(before[1].starts_with("median time to mitigate 3"), "(40m + 20m) / 2: {before:?}");
-    assert!(before[2].starts_with("median time to resolve 4"), "only one resolved: {before:?}");
+    assert!(
+        before[1].starts_with("median time to mitigate 3"),
+        "(40m + 20m) / 2: {before:?}"
+    );
+    assert!(
+        before[2].starts_with("median time to resolve 4"),
+        "only one resolved: {before:?}"
+    );
 
     // A drill, mitigated and resolved quickly.
     let drill = declare_started(&app, "Game day", 2, true).await;
@@ -313,7 +327,11 @@ async fn drills_declined_and_merged_incidents_leave_the_figures_alone() {
     let r = app
         .post_form(
             &format!("/incidents/{alarm}/decline"),
-            &[("csrf", &csrf), ("expected", "investigating"), ("reason", "alert misfired")],
+            &[
+                ("csrf", &csrf),
+                ("expected", "investigating"),
+                ("reason", "alert misfired"),
+            ],
         )
         .await;
     assert_eq!(r.status(), 303);

@@ -298,7 +298,14 @@ pub fn counted_since(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResu
     incidents::table
         .filter(incidents::declared_at.ge(since))
         .filter(incidents::drill.eq(false))
-        .filter(incidents::status.ne_all(crate::domain::Status::UNCOUNTED.iter().map(|s| s.as_str()).collect::<Vec<_>>()))
+        .filter(
+            incidents::status.ne_all(
+                crate::domain::Status::UNCOUNTED
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+        )
         .order(incidents::declared_at.asc())
         .select(IncidentRow::as_select())
         .load(conn)

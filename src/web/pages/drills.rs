@@ -25,7 +25,12 @@ pub fn choices(state: &AppState) -> Vec<(String, String)> {
 }
 
 /// Starts the chosen scenario as a drill.
-pub async fn start(req: HttpRequest, body: web::Bytes, user: Access<Declare>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn start(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Declare>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let form = match checked_form(&req, &body, &user) {
         Ok(f) => f,
         Err(response) => return *response,
