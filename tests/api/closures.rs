@@ -9,17 +9,27 @@ use std::time::{Duration, Instant};
 
 use redbutton::domain::Actor;
 use redbutton::notifiers::pagerduty::PagerDutySettings;
+use redbutton::notifiers::webhook::WebhookSettings;
 use redbutton::services::tokens::{TokenRequest, create};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 use crate::pagers::{PD_DEFAULT, assert_pd_request, body, pd_accepted};
 use crate::slack::SlackWorld;
 
-/// Slack (archiving at once) and PagerDuty (paging at SEV1) for one app.
-async fn world(db: &TestDb) -> (SlackWorld, MockServer, Spawn) {
+/// The test vendors one app talks to.
+struct World {
+    slack: SlackWorld,
+    pd: MockServer,
+    hook: MockServer,
+    sink: SmtpSink,
+}
+
+/// Slack (archiving at once), PagerDuty (paging at SEV1), email and a webhook, every event but
+/// notes to each (no routing rules).
+async fn world(db: &TestDb) -> (World, Spawn) {
     let slack = SlackWorld::start().await;
     let pd = MockServer::start().await;
     Mock::given(method("POST"))
@@ -39,7 +49,35 @@ async fn world(db: &TestDb) -> (SlackWorld, MockServer, Spawn) {
         severity_map: BTreeMap::new(),
         services: BTreeMap::new(),
     });
-    (slack, pd, spawn)
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    spawn.settings.integrations.webhooks = vec![WebhookSettings {
+        name: "audit".into(),
+        url: format!("{}/hooks/audit", hook.uri()),
+        secret_env: "AUDIT_HOOK_SECRET".into(),
+        events: vec![],
+        drills: true,
+    }];
+    spawn.settings.secret_values.insert(
+        "AUDIT_HOOK_SECRET".into(),
+        "a-webhook-secret-long-enough-for-tests".into(),
+    );
+    let sink = SmtpSink::start();
+    spawn.settings.integrations.email = Some(email_to_sink(sink.port));
+    (World { slack, pd, hook, sink }, spawn)
+}
+
+/// The webhook bodies received so far.
+async fn hook_bodies(hook: &MockServer) -> Vec<Value> {
+    hook.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
 }
 
 async fn declare_sev1(app: &TestApp, title: &str) -> i64 {
@@ -131,11 +169,12 @@ async fn fingerprint(app: &TestApp) -> (i64, i64, usize) {
 #[tokio::test]
 async fn declining_records_the_reason_closes_and_fans_out_like_a_resolve_and_can_be_reopened() {
     let db = TestDb::new();
-    let (slack, pd, spawn) = world(&db).await;
+    let (w, spawn) = world(&db).await;
+    let (slack, pd) = (&w.slack, &w.pd);
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
     let n = declare_sev1(&app, "Checkout alarm").await;
-    let declared = settle(&app, 2).await.len();
+    let declared = settle(&app, 4).await.len();
     let dedup = format!("redbutton-{}", app.external_key(n).await);
     let csrf = app.csrf().await;
     let base = format!("/incidents/{n}");
@@ -177,14 +216,33 @@ async fn declining_records_the_reason_closes_and_fans_out_like_a_resolve_and_can
         )
         .await;
     assert_eq!(r.status(), 303);
-    // Slack: the post, then the archive; PagerDuty: the resolve.
-    let rows = settle(&app, declared + 3).await;
+    // Slack: the post, then the archive; PagerDuty: the resolve; email; the webhook.
+    let rows = settle(&app, declared + 5).await;
     let new: Vec<(String, String)> = rows[declared..]
         .iter()
         .map(|r| (r.notifier.clone(), r.event.clone()))
         .collect();
-    assert_eq!(new.len(), 3, "{new:?}");
+    assert_eq!(new.len(), 5, "{new:?}");
     assert!(new.iter().all(|(_, e)| e == "status_changed"), "{new:?}");
+
+    let mails = w.sink.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        mails[1].header("Subject").unwrap(),
+        format!("[SEV1] INC-{n} declined (not an incident): Checkout alarm")
+    );
+    let hooks = hook_bodies(&w.hook).await;
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[1]["type"], "incident.status_changed");
+    assert_eq!(
+        hooks[1]["change"],
+        json!({"field": "status", "old": "investigating", "new": "declined"})
+    );
+    assert_eq!(hooks[1]["incident"]["status"], "declined");
+    assert_eq!(
+        hooks[1]["incident"]["closed_reason"],
+        "A synthetic check <fired> in staging"
+    );
+    assert!(hooks[1]["incident"].get("merged_into").is_none());
 
     let page = app.get_html(&base).await;
     assert!(page.contains("Not an incident"), "status label");
@@ -208,7 +266,7 @@ async fn declining_records_the_reason_closes_and_fans_out_like_a_resolve_and_can
     );
 
     let channel = slack.channels()[0].clone();
-    let said = channel_texts(&slack, &channel.0);
+    let said = channel_texts(slack, &channel.0);
     assert_eq!(
         said.last().unwrap(),
         &format!("Ada Lovelace declined INC-{n}: not an incident. Reason: A synthetic check &lt;fired&gt; in staging")
@@ -257,12 +315,13 @@ async fn declining_records_the_reason_closes_and_fans_out_like_a_resolve_and_can
 #[tokio::test]
 async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_out() {
     let db = TestDb::new();
-    let (slack, pd, spawn) = world(&db).await;
+    let (w, spawn) = world(&db).await;
+    let (slack, pd) = (&w.slack, &w.pd);
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
     let survivor = declare_sev1(&app, "Checkout failing").await;
     let dup = declare_sev1(&app, "Payments erroring").await;
-    let declared = settle(&app, 4).await.len();
+    let declared = settle(&app, 8).await.len();
     let dup_key = format!("redbutton-{}", app.external_key(dup).await);
     let csrf = app.csrf().await;
     let merge = |into: String| {
@@ -331,8 +390,9 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
     assert_eq!(v["status"], "investigating");
     assert_eq!(v["merged_into"], Value::Null);
 
-    // Fan-out for the duplicate only: its page resolved, its channel told and archived at once.
-    let rows = settle(&app, declared + 3).await;
+    // Fan-out for the duplicate only: its page resolved, its channel told and archived at once,
+    // email and the webhook told where it went.
+    let rows = settle(&app, declared + 5).await;
     assert!(rows[declared..].iter().all(|r| r.event == "status_changed"), "{rows:?}");
     let sent = pd_bodies(&pd).await;
     assert_eq!(sent.len(), 3);
@@ -353,12 +413,25 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
     assert!(!kept.6, "the survivor's channel stays open");
     let url = format!("{}/incidents/{survivor}", app.address);
     assert_eq!(
-        channel_texts(&slack, &dup_channel.0).last().unwrap(),
+        channel_texts(slack, &dup_channel.0).last().unwrap(),
         &format!(
             "Ada Lovelace merged INC-{dup} into INC-{survivor} <{url}|INC-{survivor}>. Please carry on there; this channel will be archived."
         )
     );
-    assert_eq!(channel_texts(&slack, &kept.0).len(), 1, "only the summary");
+    assert_eq!(channel_texts(slack, &kept.0).len(), 1, "only the summary");
+    let mails = w.sink.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(
+        mails[2].header("Subject").unwrap(),
+        format!("[SEV1] INC-{dup} merged into INC-{survivor}: Payments erroring")
+    );
+    let hooks = hook_bodies(&w.hook).await;
+    assert_eq!(hooks.len(), 3);
+    assert_eq!(hooks[2]["type"], "incident.status_changed");
+    assert_eq!(hooks[2]["incident"]["number"], json!(dup));
+    assert_eq!(
+        hooks[2]["incident"]["merged_into"],
+        json!({"number": survivor, "reference": format!("INC-{survivor}"), "url": url})
+    );
 
     // No chains or cycles: the survivor cannot be merged into its duplicate, and the merged
     // incident is final.
