@@ -258,7 +258,7 @@ async fn declining_records_the_reason_closes_and_fans_out_like_a_resolve_and_can
     );
     assert!(!page.contains("/decline\""), "a closed incident offers no decline form");
 
-    let sent = pd_bodies(&pd).await;
+    let sent = pd_bodies(pd).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(
         sent[1],
@@ -301,7 +301,7 @@ async fn declining_records_the_reason_closes_and_fans_out_like_a_resolve_and_can
     assert_eq!(v["status"], "investigating");
     assert_eq!(v["closed_reason"], Value::Null, "reopening clears the reason");
     let sent = loop {
-        let sent = pd_bodies(&pd).await;
+        let sent = pd_bodies(pd).await;
         if sent.len() == 3 {
             break sent;
         }
@@ -394,7 +394,7 @@ async fn merging_closes_the_duplicate_links_both_timelines_redirects_and_fans_ou
     // email and the webhook told where it went.
     let rows = settle(&app, declared + 5).await;
     assert!(rows[declared..].iter().all(|r| r.event == "status_changed"), "{rows:?}");
-    let sent = pd_bodies(&pd).await;
+    let sent = pd_bodies(pd).await;
     assert_eq!(sent.len(), 3);
     assert_eq!(
         sent[2],
