@@ -448,6 +448,11 @@ fn forms(s: &Setup) -> Vec<Form> {
             ],
         ),
         f("POST revoke", format!("/admin/tokens/{}/revoke", s.token), &[]),
+        f(
+            "POST /drills",
+            "/drills".into(),
+            &[("idempotency_key", &fresh_key()), ("scenario", "game-day")],
+        ),
     ];
     // The CSRF token is a field of every form.
     for form in &mut all {
@@ -848,6 +853,19 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
     }
     let notes = by("POST notes");
     cases.push(notes.post("note field missing", notes.body_without("note")).refused(422, "Write something"));
+    let drills = by("POST /drills");
+    let pick = "Choose a drill scenario from the list";
+    for (what, value) in [
+        ("scenario empty", ""),
+        ("scenario markup", SCRIPT),
+        ("scenario unknown", "not-a-scenario"),
+        ("scenario in capitals", "GAME-DAY"),
+        ("scenario 10,000 characters", &"g".repeat(10_000)),
+        ("scenario only invisible characters", INVISIBLE),
+    ] {
+        cases.push(drills.post(what, drills.body_with("scenario", value)).refused(422, pick));
+    }
+    cases.push(drills.post("scenario missing", drills.body_without("scenario")).refused(422, pick));
     let lead = format!("/incidents/{t}/lead");
     cases.push(Case::post("POST lead: take, with a stale hostile expected lead", &lead, form(&[("action", "take"), ("expected", SCRIPT)])).refused(409, stale));
     cases.push(Case::post("POST lead: clear when nobody leads", &lead, form(&[("action", "clear"), ("expected", "")])).refused(409, "already leads"));
@@ -1634,6 +1652,22 @@ async fn start(sink: &SmtpSink) -> (TestApp, TestDb, Setup) {
     spawn.notifiers = vec![Arc::new(HostileVendor)];
     // Ada (and Mallory, the other session) are admins, so the token forms are in the corpus too.
     spawn.settings.auth.admin_emails = vec!["ada@example.com".into(), "mallory@example.com".into()];
+    // Two drill scenarios, so the "Start a drill" form (with its select) is in the corpus too.
+    // Drills (the declare form's cases tick the box) reach the same integrations.
+    spawn.settings.drills = Some(redbutton::config::DrillSettings {
+        notifiers: vec!["email".into(), "hostile".into()],
+        email_to: vec!["game-day@example.com".into()],
+        events: redbutton::config::default_rule_events(),
+        scenarios: ["game-day", "failover"]
+            .map(|id| redbutton::config::DrillScenario {
+                id: id.into(),
+                title: format!("Drill {id}"),
+                severity: "SEV2".into(),
+                services: vec!["checkout".into()],
+                summary: String::new(),
+            })
+            .to_vec(),
+    });
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
 
