@@ -42,6 +42,8 @@ pub struct Settings {
     /// Incident roles besides the built-in lead (see [`roles`]); none configured means a comms
     /// lead and a scribe.
     pub roles: Vec<RoleSetting>,
+    /// Where drills go, and the scenarios the dashboard's "Start a drill" offers.
+    pub drills: Option<DrillSettings>,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -94,6 +96,7 @@ impl Default for Settings {
             integrations: Integrations::default(),
             conference: ConferenceSettings::default(),
             roles: Vec::new(),
+            drills: None,
             secret_values: Default::default(),
         }
     }
@@ -447,6 +450,50 @@ pub struct RoutingRule {
 
 fn yes() -> bool {
     true
+}
+
+/// `[drills]`: the drill targets and scenarios. When this section is present, a drill reaches
+/// exactly the notifiers listed here (never a pager) and its email goes only to `email_to`; the
+/// `[[routing]]` rules are not consulted for drills. Without it, drills follow the rules that
+/// have `drills = true` (pagers still refuse them).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrillSettings {
+    /// Notifier names that receive drills, e.g. `["slack", "email"]`. Pagers are refused.
+    #[serde(default)]
+    pub notifiers: Vec<String>,
+    /// The only recipients of drill email.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+    /// The events drill targets receive; default: all but notes.
+    #[serde(default = "default_rule_events")]
+    pub events: Vec<String>,
+    /// Ready-made drills for the dashboard's "Start a drill" button.
+    #[serde(default)]
+    pub scenarios: Vec<DrillScenario>,
+}
+
+/// `[[drills.scenarios]]`: one ready-made drill.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrillScenario {
+    /// Stable id, chosen on the dashboard form.
+    pub id: String,
+    /// The drill incident's title.
+    pub title: String,
+    /// Its severity (a configured id, or `unknown`).
+    #[serde(default = "unknown_severity")]
+    pub severity: String,
+    /// Affected services.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// What the responders are to imagine, in Markdown.
+    #[serde(default)]
+    pub summary: String,
+}
+
+fn unknown_severity() -> String {
+    UNKNOWN_SEVERITY.to_string()
 }
 
 /// The events a rule matches when it lists none: all but notes, which are too chatty to send, and
@@ -836,6 +883,10 @@ impl Settings {
             check_emails(&key("email_to"), &r.email_to)?;
         }
 
+        if let Some(d) = &self.drills {
+            self.validate_drills(d, &known, &enabled)?;
+        }
+
         let o = &self.outbox;
         if o.max_attempts == 0 {
             return Err(bad("outbox.max_attempts", "must be at least 1"));
@@ -900,6 +951,69 @@ impl Settings {
                     format!("integrations.webhooks[{n}].name"),
                     format!("duplicate webhook name {}", x.name),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_drills(&self, d: &DrillSettings, known: &[&str], enabled: &[&str]) -> Result<(), ConfigError> {
+        for n in &d.notifiers {
+            if matches!(n.as_str(), "pagerduty" | "opsgenie") {
+                return Err(bad(
+                    "drills.notifiers",
+                    format!("\u{201c}{n}\u{201d} is a pager, and drills never page anyone"),
+                ));
+            }
+            if !known.contains(&n.as_str()) {
+                return Err(bad(
+                    "drills.notifiers",
+                    format!("unknown notifier \u{201c}{n}\u{201d}; known: {}", known.join(", ")),
+                ));
+            }
+            if !enabled.contains(&n.as_str()) {
+                return Err(bad(
+                    "drills.notifiers",
+                    format!("notifier \u{201c}{n}\u{201d} is not configured: add [integrations.{n}]"),
+                ));
+            }
+        }
+        check_emails("drills.email_to", &d.email_to)?;
+        if d.notifiers.iter().any(|n| n == "email") && d.email_to.is_empty() {
+            return Err(bad(
+                "drills.email_to",
+                "name who receives drill email (drills never go to the usual lists)",
+            ));
+        }
+        for e in &d.events {
+            if EventKind::parse(e).is_none() {
+                let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                return Err(bad(
+                    "drills.events",
+                    format!("unknown event \u{201c}{e}\u{201d}; known: {}", all.join(", ")),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in d.scenarios.iter().enumerate() {
+            let key = |f: &str| format!("drills.scenarios[{i}].{f}");
+            check_id(&key("id"), &s.id)?;
+            if !seen.insert(s.id.as_str()) {
+                return Err(bad(key("id"), format!("duplicate scenario {}", s.id)));
+            }
+            crate::domain::Title::parse(&s.title).map_err(|e| bad(key("title"), e))?;
+            if s.severity != UNKNOWN_SEVERITY && !self.severities.iter().any(|l| l.id == s.severity) {
+                return Err(bad(
+                    key("severity"),
+                    format!("unknown severity \u{201c}{}\u{201d}", s.severity),
+                ));
+            }
+            for svc in &s.services {
+                if !self.services.iter().any(|l| &l.id == svc) {
+                    return Err(bad(key("services"), format!("unknown service \u{201c}{svc}\u{201d}")));
+                }
+            }
+            if s.summary.chars().count() > crate::domain::declaration::SUMMARY_MAX_CHARS {
+                return Err(bad(key("summary"), "can be at most 20,000 characters"));
             }
         }
         Ok(())
@@ -1096,6 +1210,60 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown notifier"), "{e}");
+    }
+
+    #[test]
+    fn drill_settings_are_checked_and_name_the_bad_key() {
+        let ok = Settings::parse(
+            "[integrations.email]\nhost = \"h\"\ntls = \"none\"\n[[services]]\nid = \"checkout\"\n\
+             [drills]\nnotifiers = [\"email\"]\nemail_to = [\"drills@example.com\"]\n\
+             [[drills.scenarios]]\nid = \"checkout-down\"\ntitle = \"Checkout is down\"\nseverity = \"SEV1\"\n\
+             services = [\"checkout\"]\nsummary = \"Pretend the card processor times out.\"\n",
+        )
+        .unwrap();
+        let d = ok.drills.unwrap();
+        assert_eq!(d.scenarios[0].id, "checkout-down");
+        assert_eq!(d.events, default_rule_events(), "all but notes (and nudges) by default");
+        let email = "[integrations.email]\nhost = \"h\"\ntls = \"none\"\n";
+        for (toml, key) in [
+            (format!("{email}[drills]\nnotifiers = [\"email\"]\n"), "drills.email_to"),
+            (
+                "[drills]\nnotifiers = [\"pagerduty\"]\n".to_string(),
+                "drills.notifiers",
+            ),
+            ("[drills]\nnotifiers = [\"slack\"]\n".to_string(), "drills.notifiers"),
+            ("[drills]\nevents = [\"exploded\"]\n".to_string(), "drills.events"),
+            ("[drills]\nemail_to = [\"nope\"]\n".to_string(), "drills.email_to"),
+            ("[drills]\nnotifers = []\n".to_string(), "notifers"),
+            (
+                "[[drills.scenarios]]\nid = \"a b\"\ntitle = \"t\"\n".to_string(),
+                "drills.scenarios[0].id",
+            ),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \" \"\n".to_string(),
+                "drills.scenarios[0].title",
+            ),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\nseverity = \"SEV9\"\n".to_string(),
+                "drills.scenarios[0].severity",
+            ),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\nservices = [\"nope\"]\n".to_string(),
+                "drills.scenarios[0].services",
+            ),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\n[[drills.scenarios]]\nid = \"a\"\ntitle = \"u\"\n"
+                    .to_string(),
+                "drills.scenarios[1].id",
+            ),
+            (
+                "[[drills.scenarios]]\nid = \"a\"\ntitle = \"t\"\nsumary = \"\"\n".to_string(),
+                "sumary",
+            ),
+        ] {
+            let e = Settings::parse(&toml).unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
     }
 
     #[test]

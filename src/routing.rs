@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{RoutingRule, Settings};
+use crate::config::{DrillSettings, RoutingRule, Settings};
 use crate::domain::EventKind;
 
 /// One side effect to enqueue.
@@ -35,9 +35,43 @@ fn rule_matches(rule: &RoutingRule, q: &RouteQuery<'_>) -> bool {
         && (rule.drills || !q.drill)
 }
 
+/// A drill when `[drills]` is configured: only its notifiers, for its events, and email only to
+/// its recipients. Nothing else receives a drill (and pagers refuse drills on their own too).
+fn drill_routes(d: &DrillSettings, enabled: &[String], q: &RouteQuery<'_>) -> Vec<Route> {
+    if !d.events.iter().any(|e| e == q.event.as_str()) {
+        return Vec::new();
+    }
+    let mut routes: Vec<Route> = d
+        .notifiers
+        .iter()
+        .filter(|n| enabled.contains(n))
+        .map(|n| Route {
+            notifier: n.clone(),
+            email_to: if n == "email" { d.email_to.clone() } else { Vec::new() },
+        })
+        .collect();
+    routes.sort_by(|a, b| a.notifier.cmp(&b.notifier));
+    routes.dedup_by(|a, b| a.notifier == b.notifier);
+    routes
+        .into_iter()
+        .filter_map(|mut r| {
+            r.email_to.iter_mut().for_each(|e| *e = e.to_ascii_lowercase());
+            r.email_to.sort();
+            r.email_to.dedup();
+            (r.notifier != "email" || !r.email_to.is_empty()).then_some(r)
+        })
+        .collect()
+}
+
 /// Selects the routes for an event. `enabled` lists the notifiers that exist in this process.
-/// With no rules configured, every enabled notifier gets every event but notes.
+/// With no rules configured, every enabled notifier gets every event but notes. A drill goes to
+/// the `[drills]` targets when that section exists (see [`DrillSettings`]).
 pub fn route(settings: &Settings, enabled: &[String], q: &RouteQuery<'_>) -> Vec<Route> {
+    if q.drill
+        && let Some(d) = &settings.drills
+    {
+        return drill_routes(d, enabled, q);
+    }
     let default_rule;
     let rules: &[RoutingRule] = if settings.routing.is_empty() {
         default_rule = [RoutingRule {
@@ -187,5 +221,40 @@ email_to = [\"search-watchers@example.com\"]
         let s = settings(BASE);
         let svcs = vec!["checkout".to_string()];
         assert!(route(&s, &[], &q(EventKind::Declared, "SEV1", &svcs, false)).is_empty());
+    }
+
+    #[test]
+    fn with_drill_targets_a_drill_reaches_only_them_and_email_only_their_recipients() {
+        let s = settings(&format!(
+            "{BASE}
+[integrations.slack]
+token_env = \"SLACK\"
+
+[[routing]]
+notifiers = [\"email\", \"slack\"]
+email_to = [\"leadership@example.com\"]
+
+[drills]
+notifiers = [\"email\"]
+email_to = [\"Game-Day@example.com\"]
+"
+        ));
+        let enabled = vec!["email".to_string(), "slack".to_string()];
+        let svcs = vec!["checkout".to_string()];
+        let real = route(&s, &enabled, &q(EventKind::Declared, "SEV1", &svcs, false));
+        assert_eq!(real.len(), 2, "a real incident follows the rules");
+        let drill = route(&s, &enabled, &q(EventKind::Declared, "SEV1", &svcs, true));
+        assert_eq!(
+            drill,
+            vec![Route {
+                notifier: "email".into(),
+                email_to: vec!["game-day@example.com".into()]
+            }],
+            "no Slack, no service list, no leadership"
+        );
+        assert!(
+            route(&s, &enabled, &q(EventKind::NoteAdded, "SEV1", &svcs, true)).is_empty(),
+            "notes are not among the default drill events"
+        );
     }
 }

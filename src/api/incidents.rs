@@ -333,7 +333,9 @@ pub async fn show(
     tag = "incidents",
     summary = "Move the status",
     description = "Needs the `incidents:write` scope. Moves that the incident's rules forbid, and an `expected` \
-                   status it no longer has, are refused with 409 and change nothing.",
+                   status it no longer has, are refused with 409 and change nothing. `declined` and `merged` \
+                   are refused with 422: declining needs a reason and merging a surviving incident, both given \
+                   on the incident page.",
     params(("number" = i64, Path, description = "The incident's number.", minimum = 1, example = 1)),
     request_body(content = StatusRequest, content_type = "application/json"),
     responses(

@@ -27,6 +27,12 @@ pub enum StatusName {
     Mitigated,
     /// Closed.
     Resolved,
+    /// Closed as not an incident (`closed_reason` says why). Set on the incident page, not
+    /// through `/status`.
+    Declined,
+    /// Closed as a duplicate of the incident in `merged_into`. Final. Set on the incident page,
+    /// not through `/status`.
+    Merged,
 }
 
 impl StatusName {
@@ -37,6 +43,8 @@ impl StatusName {
             StatusName::Identified => Status::Identified,
             StatusName::Mitigated => Status::Mitigated,
             StatusName::Resolved => Status::Resolved,
+            StatusName::Declined => Status::Declined,
+            StatusName::Merged => Status::Merged,
         }
     }
 
@@ -47,6 +55,8 @@ impl StatusName {
             Status::Identified => StatusName::Identified,
             Status::Mitigated => StatusName::Mitigated,
             Status::Resolved => StatusName::Resolved,
+            Status::Declined => StatusName::Declined,
+            Status::Merged => StatusName::Merged,
         }
     }
 }
@@ -99,6 +109,10 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     /// Its page in the web interface.
     pub url: String,
+    /// Why it was declined as not an incident; null unless `status` is `declined`.
+    pub closed_reason: Option<String>,
+    /// The number of the incident this one was merged into; null unless `status` is `merged`.
+    pub merged_into: Option<i64>,
 }
 
 /// How long each stage took, in whole seconds; null when one of its ends is unknown.
@@ -158,6 +172,8 @@ impl Incident {
             durations: KeyDurations::from_domain(crate::services::lifecycle::key_times_of(row).durations()),
             updated_at: utc(row.updated_at),
             url: state.incident_url(row.number),
+            closed_reason: row.closed_reason.clone(),
+            merged_into: row.merged_into_number,
         }
     }
 
@@ -179,7 +195,10 @@ pub struct TimelineEntry {
     /// What happened: `declared`, `status_changed`, `severity_changed`, `lead_changed`,
     /// `role_changed` (`field` is the role id, the values the holders' names), `note`,
     /// `delivery_retried`, `mustered` (the first action by someone other than the declarer),
-    /// `key_time_changed` (a key time set by hand: `field` names it, the values are UTC).
+    /// `key_time_changed` (a key time set by hand: `field` names it, the values are UTC),
+    /// `declined` (closed as not an incident: `body` is the reason), `merged` (closed as a
+    /// duplicate: `new_value` is the survivor's number) and `merged_in` (on the survivor:
+    /// `new_value` is the duplicate's number).
     pub kind: String,
     /// The field a change touched.
     pub field: Option<String>,

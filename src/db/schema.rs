@@ -36,6 +36,8 @@ diesel::table! {
         updated_at -> Timestamp,
         detected_at -> Nullable<Timestamp>,
         mustered_at -> Nullable<Timestamp>,
+        closed_reason -> Nullable<Text>,
+        merged_into_number -> Nullable<BigInt>,
     }
 }
 

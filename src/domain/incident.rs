@@ -74,16 +74,29 @@ pub enum Status {
     Mitigated,
     /// Over. Can be reopened.
     Resolved,
+    /// Closed as not an incident (a false alarm), with a reason. Can be reopened.
+    Declined,
+    /// Closed as a duplicate of another incident, which carries on. Final.
+    Merged,
 }
 
 impl Status {
     /// Every status, in lifecycle order.
-    pub const ALL: [Status; 4] = [
+    pub const ALL: [Status; 6] = [
         Status::Investigating,
         Status::Identified,
         Status::Mitigated,
         Status::Resolved,
+        Status::Declined,
+        Status::Merged,
     ];
+
+    /// The statuses that close an incident.
+    pub const CLOSED: [Status; 3] = [Status::Resolved, Status::Declined, Status::Merged];
+
+    /// The statuses whose incidents never count in metrics: not an incident, or a duplicate
+    /// (its survivor counts). Drills are left out too, by their own flag.
+    pub const UNCOUNTED: [Status; 2] = [Status::Declined, Status::Merged];
 
     /// The stored and URL form.
     pub fn as_str(self) -> &'static str {
@@ -92,6 +105,8 @@ impl Status {
             Status::Identified => "identified",
             Status::Mitigated => "mitigated",
             Status::Resolved => "resolved",
+            Status::Declined => "declined",
+            Status::Merged => "merged",
         }
     }
 
@@ -102,6 +117,8 @@ impl Status {
             Status::Identified => "Identified",
             Status::Mitigated => "Mitigated",
             Status::Resolved => "Resolved",
+            Status::Declined => "Not an incident",
+            Status::Merged => "Merged",
         }
     }
 
@@ -110,9 +127,27 @@ impl Status {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
-    /// Live incidents are those not yet resolved.
+    /// Live incidents are those not yet closed.
     pub fn is_live(self) -> bool {
-        self != Status::Resolved
+        !self.is_closed()
+    }
+
+    /// Resolved, declined (not an incident) or merged into another: over, as far as pages,
+    /// pagers, channels and tickets are concerned.
+    pub fn is_closed(self) -> bool {
+        Self::CLOSED.contains(&self)
+    }
+
+    /// Whether the stored form names a closed status. Notifiers read statuses as text from their
+    /// payloads; an unknown text counts as open.
+    pub fn is_closed_str(raw: &str) -> bool {
+        Self::parse(raw).is_some_and(Self::is_closed)
+    }
+
+    /// Whether the plain status form may set this status. Declining needs a reason and merging a
+    /// surviving incident, so each has its own action.
+    pub fn is_plain_target(self) -> bool {
+        !matches!(self, Status::Declined | Status::Merged)
     }
 }
 
@@ -128,6 +163,9 @@ pub enum TransitionError {
     /// The incident already has that status.
     #[error("The incident is already {0}.")]
     Unchanged(Status),
+    /// A merged incident is closed for good: its duplicate's work goes on in the survivor.
+    #[error("This incident was merged into another and is closed for good; work on that one instead.")]
+    Final,
     /// The lifecycle does not allow this move.
     #[error("An incident cannot go from {from} to {to}; from {from} it can go to {allowed}.")]
     NotAllowed {
@@ -144,14 +182,17 @@ pub enum TransitionError {
 ///
 /// Forward moves may skip steps (a quick fix goes straight from investigating to resolved), a
 /// mitigation that did not hold may go back to identified or investigating, and a resolved
-/// incident may only be reopened (back to investigating).
+/// incident may only be reopened (back to investigating). Any open incident may be declined (not
+/// an incident) or merged into another; a declined one may be reopened like a resolved one, a
+/// merged one is final.
 pub fn allowed_next(from: Status) -> &'static [Status] {
     use Status::*;
     match from {
-        Investigating => &[Identified, Mitigated, Resolved],
-        Identified => &[Investigating, Mitigated, Resolved],
-        Mitigated => &[Investigating, Identified, Resolved],
-        Resolved => &[Investigating],
+        Investigating => &[Identified, Mitigated, Resolved, Declined, Merged],
+        Identified => &[Investigating, Mitigated, Resolved, Declined, Merged],
+        Mitigated => &[Investigating, Identified, Resolved, Declined, Merged],
+        Resolved | Declined => &[Investigating],
+        Merged => &[],
     }
 }
 
@@ -162,6 +203,8 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), TransitionError>
     }
     if allowed_next(from).contains(&to) {
         Ok(())
+    } else if allowed_next(from).is_empty() {
+        Err(TransitionError::Final)
     } else {
         let allowed = allowed_next(from)
             .iter()
@@ -206,6 +249,28 @@ mod tests {
             assert!(matches!(err, TransitionError::NotAllowed { .. }));
             assert!(err.to_string().contains("investigating"), "{err}");
         }
+    }
+
+    #[test]
+    fn declining_and_merging_close_any_open_incident() {
+        for from in [Investigating, Identified, Mitigated] {
+            assert!(check_transition(from, Declined).is_ok(), "{from}");
+            assert!(check_transition(from, Merged).is_ok(), "{from}");
+        }
+        for from in [Resolved, Declined] {
+            assert!(check_transition(from, Merged).is_err(), "{from}: reopen first");
+        }
+        assert!(check_transition(Resolved, Declined).is_err());
+        assert!(
+            check_transition(Declined, Investigating).is_ok(),
+            "a declined incident reopens"
+        );
+        for to in Status::ALL.into_iter().filter(|s| *s != Merged) {
+            assert_eq!(check_transition(Merged, to), Err(TransitionError::Final), "{to}");
+        }
+        assert!(Status::CLOSED.iter().all(|s| s.is_closed() && !s.is_live()));
+        assert!(Status::is_closed_str("declined") && !Status::is_closed_str("mitigated"));
+        assert!(!Declined.is_plain_target() && !Merged.is_plain_target() && Resolved.is_plain_target());
     }
 
     #[test]

@@ -97,6 +97,11 @@ fn verb(p: &EventPayload) -> String {
         EventKind::Declared => "declared".into(),
         EventKind::StatusChanged => match p.incident.status.as_str() {
             "resolved" => "resolved".into(),
+            "declined" => "declined (not an incident)".into(),
+            "merged" => match &p.incident.merged_into {
+                Some(m) => format!("merged into {}", m.reference()),
+                None => "merged".into(),
+            },
             s => format!("is now {s}"),
         },
         EventKind::SeverityChanged => "severity changed".into(),

@@ -428,7 +428,13 @@ impl JiraNotifier {
         }
         fields.insert("project".into(), json!({ "key": self.project_for(&inc.services) }));
         fields.insert("issuetype".into(), json!({ "name": self.cfg.issue_type }));
-        fields.insert("summary".into(), json!(issue_summary(&inc.reference(), &inc.title)));
+        // A drill says so in the summary, where every board and search shows it.
+        let reference = if inc.drill {
+            format!("[DRILL] {}", inc.reference())
+        } else {
+            inc.reference()
+        };
+        fields.insert("summary".into(), json!(issue_summary(&reference, &inc.title)));
         fields.insert("description".into(), self.render(&self.description(p)));
         if let Some(priority) = self.priority(&inc.severity) {
             fields.insert("priority".into(), json!({ "name": priority }));
@@ -614,6 +620,24 @@ impl JiraNotifier {
                 "{who} updated {}.",
                 p.incident.reference()
             ))])),
+        }
+        let inc = &p.incident;
+        if p.event == EventKind::StatusChanged {
+            match (inc.status.as_str(), &inc.merged_into) {
+                ("declined", _) => blocks.push(Block::Paragraph(vec![
+                    Inline::Strong("Not an incident. Reason: ".into()),
+                    Inline::Text(inc.closed_reason.clone().unwrap_or_else(|| "none given".into())),
+                ])),
+                ("merged", Some(m)) => blocks.push(Block::Paragraph(vec![
+                    Inline::Text(format!("{} is a duplicate of ", inc.reference())),
+                    Inline::Link {
+                        text: m.reference(),
+                        href: m.url.clone(),
+                    },
+                    Inline::Text(", where the work goes on.".into()),
+                ])),
+                _ => {}
+            }
         }
         blocks.push(link_line("Incident page", &p.incident.url));
         blocks
@@ -1060,10 +1084,13 @@ impl JiraNotifier {
         if p.event != EventKind::StatusChanged {
             return None;
         }
+        // Declined and merged close the ticket as resolving does; reopening a declined incident
+        // reopens it.
+        let closed = |s: Option<&str>| s.is_some_and(crate::domain::Status::is_closed_str);
         let (old, new) = (c.old.as_deref(), c.new.as_deref());
-        if new == Some("resolved") && old != Some("resolved") {
+        if closed(new) && !closed(old) {
             Some(("resolve", &self.cfg.resolve_transitions))
-        } else if old == Some("resolved") && new != Some("resolved") {
+        } else if closed(old) && !closed(new) {
             Some(("reopen", &self.cfg.reopen_transitions))
         } else {
             None
@@ -1561,6 +1588,8 @@ mod tests {
                 url: "https://rb.example.com/incidents/12".into(),
                 bridge_url: Some("https://meet.example.com/inc-12".into()),
                 latest_update: None,
+                closed_reason: None,
+                merged_into: None,
             },
             change: change.map(|(field, old, new)| Change {
                 field: field.into(),
@@ -1837,6 +1866,45 @@ mod tests {
     }
 
     #[test]
+    fn declining_and_merging_close_the_ticket_and_say_why() {
+        let n = notifier("");
+        let mut p = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("investigating"), Some("declined"))),
+        );
+        p.incident.status = "declined".into();
+        p.incident.closed_reason = Some("A test alert".into());
+        assert_eq!(n.transition_for(&p).unwrap().0, "resolve");
+        assert_eq!(
+            to_wiki(&n.comment(&p)),
+            "Ada Lovelace changed the status from *investigating* to *declined*.\n\n\
+             *Not an incident. Reason:* A test alert\n\n*Incident page:* [https://rb.example.com/incidents/12]"
+        );
+        let mut p = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("mitigated"), Some("merged"))),
+        );
+        p.incident.status = "merged".into();
+        p.incident.merged_into = Some(crate::notifiers::MergedInto {
+            number: 7,
+            url: "https://rb.example.com/incidents/7".into(),
+        });
+        assert_eq!(n.transition_for(&p).unwrap().0, "resolve");
+        assert!(
+            to_wiki(&n.comment(&p)).contains(
+                "INC-12 is a duplicate of [INC-7|https://rb.example.com/incidents/7], where the work goes on."
+            ),
+            "{}",
+            to_wiki(&n.comment(&p))
+        );
+        let p = payload(
+            EventKind::StatusChanged,
+            Some(("status", Some("declined"), Some("investigating"))),
+        );
+        assert_eq!(n.transition_for(&p).unwrap().0, "reopen");
+    }
+
+    #[test]
     fn resolve_and_reopen_pick_their_transitions() {
         let n = notifier("");
         let resolve = payload(
@@ -1881,7 +1949,10 @@ mod tests {
         assert_eq!(f["project"], json!({ "key": "PAY" }));
         assert_eq!(n.target(&p).unwrap(), "project PAY");
         assert_eq!(f["issuetype"], json!({ "name": "Task" }));
-        assert_eq!(f["summary"], "INC-12: Card payments failing");
+        assert_eq!(
+            f["summary"], "[DRILL] INC-12: Card payments failing",
+            "a drill says so in the summary"
+        );
         assert_eq!(f["priority"], json!({ "name": "High" }));
         let label = format!("redbutton-{}", p.incident.external_key());
         assert!(label.starts_with("redbutton-inc-12-"));

@@ -60,6 +60,12 @@ pub struct IncidentSnapshot {
     /// just posted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_update: Option<UpdateNote>,
+    /// Why it was declined (closed as not an incident), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
+    /// The incident it was merged into, when it was closed as a duplicate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<MergedInto>,
 }
 
 /// A status update as integrations see it.
@@ -77,7 +83,45 @@ pub struct UpdateNote {
     pub next_update_at: Option<NaiveDateTime>,
 }
 
+/// The surviving incident a duplicate was merged into.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergedInto {
+    /// Its human number.
+    pub number: i64,
+    /// Link to its page.
+    pub url: String,
+}
+
+impl MergedInto {
+    /// `INC-7`.
+    pub fn reference(&self) -> String {
+        format!("INC-{}", self.number)
+    }
+}
+
 impl IncidentSnapshot {
+    /// Whether the incident is closed (resolved, declined or merged).
+    pub fn is_closed(&self) -> bool {
+        crate::domain::Status::is_closed_str(&self.status)
+    }
+
+    /// One sentence saying how a closed incident ended other than by resolving, for channel
+    /// posts, pager notes and ticket comments: "declined as not an incident: <reason>" or
+    /// "merged into INC-7 (<link>)". `None` for every other status.
+    pub fn closure_words(&self) -> Option<String> {
+        match self.status.as_str() {
+            "declined" => Some(format!(
+                "declined as not an incident: {}",
+                self.closed_reason.as_deref().unwrap_or("no reason given")
+            )),
+            "merged" => Some(match &self.merged_into {
+                Some(m) => format!("merged into {} ({})", m.reference(), m.url),
+                None => "merged into another incident".into(),
+            }),
+            _ => None,
+        }
+    }
+
     /// `INC-42`.
     pub fn reference(&self) -> String {
         format!("INC-{}", self.number)
@@ -456,6 +500,8 @@ mod tests {
             url: "http://x/incidents/42".into(),
             bridge_url: None,
             latest_update: None,
+            closed_reason: None,
+            merged_into: None,
         };
         // sha256("1795237200123456") starts with d04be5 (computed with Python's hashlib).
         assert_eq!(snap.external_key(), "inc-42-d04be5");
@@ -467,6 +513,32 @@ mod tests {
             later.external_key(),
             snap.external_key(),
             "a reset database's INC-42 differs"
+        );
+
+        // How a closing other than a resolve is put into words.
+        assert_eq!(snap.closure_words(), None);
+        assert!(!snap.is_closed());
+        let declined = IncidentSnapshot {
+            status: "declined".into(),
+            closed_reason: Some("a test alert".into()),
+            ..snap.clone()
+        };
+        assert!(declined.is_closed());
+        assert_eq!(
+            declined.closure_words().as_deref(),
+            Some("declined as not an incident: a test alert")
+        );
+        let merged = IncidentSnapshot {
+            status: "merged".into(),
+            merged_into: Some(MergedInto {
+                number: 7,
+                url: "http://x/incidents/7".into(),
+            }),
+            ..snap.clone()
+        };
+        assert_eq!(
+            merged.closure_words().as_deref(),
+            Some("merged into INC-7 (http://x/incidents/7)")
         );
     }
 }

@@ -213,7 +213,9 @@ impl OpsgenieNotifier {
     fn close_body(&self, payload: &EventPayload) -> Value {
         let inc = &payload.incident;
         let who = &payload.actor.name;
-        let note = if inc.status == "resolved" {
+        let note = if let Some(words) = inc.closure_words() {
+            format!("{} {words} in Big Red Button by {who}.", inc.reference())
+        } else if inc.status == "resolved" {
             format!("{} resolved in Big Red Button by {who}.", inc.reference())
         } else {
             format!(

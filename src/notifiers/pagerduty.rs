@@ -113,10 +113,10 @@ pub(crate) enum PageAction {
     Close,
 }
 
-/// Whether an incident in this state pages: a real (not drill), unresolved incident at or above
-/// the threshold.
+/// Whether an incident in this state pages: a real (not drill), open (not resolved, declined or
+/// merged) incident at or above the threshold.
 pub(crate) fn pages(settings: &Settings, threshold: &str, severity: &str, status: &str, drill: bool) -> bool {
-    !drill && status != "resolved" && super::common::at_or_above(settings, severity, threshold)
+    !drill && !crate::domain::Status::is_closed_str(status) && super::common::at_or_above(settings, severity, threshold)
 }
 
 /// Whether `action`, decided from the event, still fits the incident as it is now. A delivery
@@ -529,6 +529,8 @@ pub(crate) mod tests {
                 url: "https://rb.example.com/incidents/12".into(),
                 bridge_url: None,
                 latest_update: None,
+                closed_reason: None,
+                merged_into: None,
             },
             change: change.map(|(old, new)| Change {
                 field: if event == EventKind::StatusChanged {

@@ -887,7 +887,13 @@ impl SlackNotifier {
                 "waiting for the channel's other posts before archiving it".into(),
             ));
         }
-        if d.store.incident_status().await?.as_deref() != Some(Status::Resolved.as_str()) {
+        if !d
+            .store
+            .incident_status()
+            .await?
+            .as_deref()
+            .is_some_and(Status::is_closed_str)
+        {
             return Ok(Delivered::default());
         }
         match self.call("conversations.archive", json!({ "channel": channel })).await {
@@ -925,6 +931,12 @@ fn facts(snap: &IncidentSnapshot) -> String {
         status_label(&snap.status),
         lead
     )
+}
+
+/// The facts under a channel post; a drill says so there too.
+fn context_facts(snap: &IncidentSnapshot) -> String {
+    let drill = if snap.drill { "DRILL \u{b7} " } else { "" };
+    format!("{drill}{}", facts(snap))
 }
 
 fn topic_text(snap: &IncidentSnapshot) -> String {
@@ -995,7 +1007,7 @@ pub fn summary_message(snap: &IncidentSnapshot) -> (String, Value) {
 /// The announcement in the central channel, kept current with `chat.update`.
 pub fn announcement(snap: &IncidentSnapshot, channel: Option<&str>) -> (String, Value) {
     let drill = if snap.drill { "[DRILL] " } else { "" };
-    let mark = if snap.status == Status::Resolved.as_str() {
+    let mark = if snap.is_closed() {
         ":large_green_circle:"
     } else {
         ":red_circle:"
@@ -1056,6 +1068,30 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
     let old = change.and_then(|c| c.old.clone()).unwrap_or_else(|| "none".into());
     let new = change.and_then(|c| c.new.clone()).unwrap_or_else(|| "none".into());
     let line = match p.event {
+        EventKind::StatusChanged if new == Status::Declined.as_str() => format!(
+            "{who} declined {}: not an incident. Reason: {}",
+            snap.reference(),
+            snap.closed_reason.as_deref().unwrap_or("none given")
+        ),
+        EventKind::StatusChanged if new == Status::Merged.as_str() => {
+            if let Some(m) = &snap.merged_into {
+                // The survivor's link is Slack markup, so this line is escaped piece by piece.
+                let (dup, survivor) = (snap.reference(), m.reference());
+                let line = format!(
+                    "{} merged {dup} into {survivor} <{}|{survivor}>. Please carry on there; this channel will be archived.",
+                    escape(who),
+                    m.url,
+                );
+                let drill = if snap.drill { "[DRILL] " } else { "" };
+                let text = escape_cut(&format!("{drill}{dup} merged into {survivor} {}", m.url), 3000);
+                let blocks = json!([
+                    { "type": "section", "text": { "type": "mrkdwn", "text": line } },
+                    { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&context_facts(snap)) } ] },
+                ]);
+                return (text, blocks);
+            }
+            format!("{who} merged {} into another incident.", snap.reference())
+        }
         EventKind::StatusChanged if new == Status::Resolved.as_str() => {
             let took = p.at - snap.declared_at;
             format!(
@@ -1089,10 +1125,11 @@ pub fn change_message(p: &EventPayload) -> (String, Value) {
         ),
         EventKind::RoleChanged => role_line(p),
     };
-    let text = escape_cut(&format!("{} {}", snap.reference(), line), 3000);
+    let drill = if snap.drill { "[DRILL] " } else { "" };
+    let text = escape_cut(&format!("{drill}{} {}", snap.reference(), line), 3000);
     let blocks = json!([
         { "type": "section", "text": { "type": "mrkdwn", "text": escape_cut(&line, 2900) } },
-        { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&facts(snap)) } ] },
+        { "type": "context", "elements": [ { "type": "mrkdwn", "text": escape(&context_facts(snap)) } ] },
     ]);
     (text, blocks)
 }
@@ -1153,14 +1190,34 @@ impl Notifier for SlackNotifier {
                 target: "bookmark the Jira ticket in the channel".into(),
             });
         }
-        let resolved = p.event == EventKind::StatusChanged
-            && p.change.as_ref().and_then(|c| c.new.as_deref()) == Some(Status::Resolved.as_str());
-        if resolved && let Some(minutes) = self.settings.archive_after_minutes {
-            steps.push(ExtraStep {
+        // Declining and merging close the channel as resolving does; a merged incident's channel
+        // is archived at once (its work goes on in the survivor's channel).
+        let closed_as = p
+            .change
+            .as_ref()
+            .filter(|_| p.event == EventKind::StatusChanged)
+            .and_then(|c| c.new.as_deref())
+            .and_then(Status::parse)
+            .filter(|s| s.is_closed());
+        match (closed_as, self.settings.archive_after_minutes) {
+            (Some(Status::Merged), _) => steps.push(ExtraStep {
+                name: "archive".into(),
+                delay: Duration::ZERO,
+                target: "archive the channel (merged into another incident)".into(),
+            }),
+            (Some(s), Some(minutes)) => steps.push(ExtraStep {
                 name: "archive".into(),
                 delay: Duration::from_secs(minutes * 60),
-                target: format!("archive the channel {minutes} min after resolving"),
-            });
+                target: format!(
+                    "archive the channel {minutes} min after {}",
+                    if s == Status::Declined {
+                        "declining"
+                    } else {
+                        "resolving"
+                    }
+                ),
+            }),
+            _ => {}
         }
         steps
     }
@@ -1314,6 +1371,8 @@ mod tests {
             url: "http://x/incidents/3".into(),
             bridge_url: None,
             latest_update: None,
+            closed_reason: None,
+            merged_into: None,
         };
         for (text, _) in [summary_message(&snap), announcement(&snap, Some("C123"))] {
             assert!(!text.contains("<!") && !text.contains("<https"), "{text}");

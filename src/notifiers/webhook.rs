@@ -173,7 +173,7 @@ pub struct IncidentBody {
     pub title: String,
     /// Severity id (`SEV1`…) or `unknown`.
     pub severity: String,
-    /// `investigating`, `identified`, `mitigated` or `resolved`.
+    /// `investigating`, `identified`, `mitigated`, `resolved`, `declined` or `merged`.
     pub status: String,
     /// Ids of the affected services.
     pub services: Vec<String>,
@@ -191,6 +191,23 @@ pub struct IncidentBody {
     pub url: String,
     /// The conference bridge, or `null`.
     pub bridge_url: Option<String>,
+    /// Why it was declined as not an incident; present only when `status` is `declined`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
+    /// The incident it was merged into; present only when `status` is `merged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<MergedIntoBody>,
+}
+
+/// The surviving incident of a merge.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MergedIntoBody {
+    /// Its number.
+    pub number: i64,
+    /// `INC-7`.
+    pub reference: String,
+    /// Its page.
+    pub url: String,
 }
 
 /// A changed field.
@@ -244,6 +261,12 @@ impl WebhookEvent {
                 lead: i.lead.as_ref().map(Person::from),
                 url: i.url.clone(),
                 bridge_url: i.bridge_url.clone(),
+                closed_reason: i.closed_reason.clone(),
+                merged_into: i.merged_into.as_ref().map(|m| MergedIntoBody {
+                    number: m.number,
+                    reference: m.reference(),
+                    url: m.url.clone(),
+                }),
             },
             change: p.change.as_ref().map(|c| ChangeBody {
                 field: c.field.clone(),
@@ -580,6 +603,8 @@ mod tests {
                 url: "https://redbutton.example.com/incidents/12".into(),
                 bridge_url: None,
                 latest_update: None,
+                closed_reason: None,
+                merged_into: None,
             },
             change: None,
             note: None,
@@ -786,6 +811,8 @@ mod tests {
                 lead: (!i["lead"].is_null()).then(|| person(&i["lead"])),
                 drill: i["drill"].as_bool().unwrap(),
                 declared_at: time(&i["declared_at"]),
+                closed_reason: None,
+                merged_into: None,
                 url: text(&i["url"]).unwrap(),
                 bridge_url: text(&i["bridge_url"]),
                 latest_update: (!v["update"].is_null()).then(|| UpdateNote {

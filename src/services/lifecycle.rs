@@ -35,6 +35,11 @@ pub fn snapshot(state: &AppState, row: &IncidentRow, services: Vec<String>) -> I
         url: state.incident_url(row.number),
         bridge_url: state.settings.bridge_for(&services),
         latest_update: None,
+        closed_reason: row.closed_reason.clone(),
+        merged_into: row.merged_into_number.map(|n| crate::notifiers::MergedInto {
+            number: n,
+            url: state.incident_url(n),
+        }),
     }
 }
 
@@ -217,17 +222,17 @@ fn incident_id_of(conn: &mut DbConnection, number: i64) -> Result<i64, ServiceEr
 
 /// A change to apply to a loaded incident: returns the timeline entry and the event it causes,
 /// or an error that leaves everything untouched.
-struct Applied {
-    entry: NewTimelineEntry,
-    event: EventKind,
-    change: Option<Change>,
-    note: Option<String>,
+pub(super) struct Applied {
+    pub(super) entry: NewTimelineEntry,
+    pub(super) event: EventKind,
+    pub(super) change: Option<Change>,
+    pub(super) note: Option<String>,
     /// A status update to store with the entry.
-    update: Option<NewStatusUpdate>,
+    pub(super) update: Option<NewStatusUpdate>,
 }
 
 /// Loads the incident, applies `apply`, writes it back with its timeline entry and outbox rows.
-async fn mutate<F>(state: &AppState, number: i64, actor: Actor, apply: F) -> Result<(), ServiceError>
+pub(super) async fn mutate<F>(state: &AppState, number: i64, actor: Actor, apply: F) -> Result<(), ServiceError>
 where
     F: Fn(&mut IncidentRow, &Actor, NaiveDateTime) -> Result<Applied, ServiceError> + Send + 'static,
 {
@@ -463,7 +468,7 @@ pub(crate) fn entry(row: &IncidentRow, actor: &Actor, at: NaiveDateTime, kind: &
     }
 }
 
-fn stale(what: &str, now_is: &str) -> ServiceError {
+pub(super) fn stale(what: &str, now_is: &str) -> ServiceError {
     ServiceError::Conflict(format!(
         "Someone changed this incident while you were looking: the {what} is now {now_is}. Nothing was changed; review and try again."
     ))
@@ -478,6 +483,13 @@ pub async fn change_status(
     expected: &str,
 ) -> Result<(), ServiceError> {
     let to = Status::parse(to.trim()).ok_or_else(|| ServiceError::field("status", "Choose a status from the list."))?;
+    if !to.is_plain_target() {
+        return Err(ServiceError::field(
+            "status",
+            "Declining (not an incident) needs a reason and merging needs the surviving incident: \
+             use their own forms on the incident page.",
+        ));
+    }
     let expected = expected.to_string();
     mutate(state, number, actor, move |row, actor, now| {
         let from =
@@ -493,11 +505,16 @@ pub async fn change_status(
                 row.resolved_at = Some(now);
                 row.mitigated_at = row.mitigated_at.or(Some(now));
             }
+            Status::Declined | Status::Merged => {
+                // Refused above; declining and merging have their own use cases.
+                return Err(ServiceError::Conflict("use the decline or merge action".into()));
+            }
             Status::Investigating | Status::Identified => {
-                // Reopening or stepping back: the incident is no longer mitigated or resolved.
-                // The earlier times stay on the timeline.
+                // Reopening or stepping back: the incident is no longer mitigated or resolved
+                // (nor declined). The earlier times and the reason stay on the timeline.
                 row.resolved_at = None;
                 row.mitigated_at = None;
+                row.closed_reason = None;
             }
         }
         let mut e = entry(row, actor, now, "status_changed");
@@ -636,9 +653,9 @@ pub async fn add_note(state: &AppState, number: i64, actor: Actor, body: &str) -
 pub async fn post_update(state: &AppState, number: i64, actor: Actor, input: UpdateInput) -> Result<(), ServiceError> {
     mutate(state, number, actor, move |row, actor, now| {
         let status = Status::parse(&row.status).unwrap_or(Status::Investigating);
-        if status == Status::Resolved {
+        if status.is_closed() {
             return Err(ServiceError::Conflict(
-                "This incident is resolved: reopen it before posting an update, or add a note.".into(),
+                "This incident is closed: reopen it before posting an update, or add a note.".into(),
             ));
         }
         let next_update_at = input

@@ -2,9 +2,11 @@
 //! entry and its outbox rows in one transaction, and wakes the worker after commit. This is the
 //! only layer that opens multi-statement transactions; handlers stay thin.
 
+pub mod closures;
 pub mod declare;
 pub mod follow_ups;
 pub mod lifecycle;
+pub mod metrics;
 pub mod nudges;
 pub mod postmortem;
 pub mod queries;

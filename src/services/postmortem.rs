@@ -133,6 +133,15 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
             Some("due_on") => format!("{who} moved a follow-up's due date from {old} to {new}:"),
             _ => format!("{who} changed a follow-up:"),
         },
+        "declined" => format!(
+            "{who} closed it as not an incident: {}.",
+            e.body
+                .as_deref()
+                .map(inline)
+                .unwrap_or_else(|| "no reason given".into())
+        ),
+        "merged" => format!("{who} merged it into INC-{new} as a duplicate."),
+        "merged_in" => format!("{who} merged INC-{new} into this incident as a duplicate."),
         other => format!("{who}: {}.", inline(&other.replace('_', " "))),
     }
 }
@@ -614,6 +623,8 @@ mod tests {
             updated_at: t("17:30"),
             detected_at: Some(t("14:12")),
             mustered_at: Some(t("14:23")),
+            closed_reason: None,
+            merged_into_number: None,
         };
         let mut declared = entry(1, "14:20", "Grace Hopper", "declared");
         declared.new_value = Some("SEV2 · investigating".into());
@@ -643,6 +654,7 @@ mod tests {
             services: vec!["checkout".into()],
             timeline: vec![declared, took, handed, note, comms, comms_handed, mitigated, resolved],
             deliveries: vec![],
+            merged_from: vec![],
             external: vec![ExternalRefRow {
                 incident_id: 1,
                 integration: "jira".into(),

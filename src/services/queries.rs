@@ -143,6 +143,8 @@ pub struct IncidentDetail {
     pub timeline: Vec<TimelineEntryRow>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<OutboxRow>,
+    /// The incidents merged into this one, as (number, title).
+    pub merged_from: Vec<(i64, String)>,
     /// What integrations created for it (channel, ticket), by integration and name.
     pub external: Vec<crate::db::models::ExternalRefRow>,
     /// People who have signed in (the lead picker offers them), by name.
@@ -177,6 +179,7 @@ pub async fn incident_detail(
             let updates = crate::db::models::status_update::list_for(conn, row.id)?;
             let follow_ups = crate::db::models::follow_up::list_for(conn, row.id)?;
             let roles = crate::db::models::role::list_for(conn, row.id)?;
+            let merged_from = incident::merged_into(conn, row.number)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
@@ -191,6 +194,7 @@ pub async fn incident_detail(
                 services,
                 timeline,
                 deliveries,
+                merged_from,
                 external,
             }))
         })

@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(pages::dashboard::show))
         .route("/declare", web::get().to(pages::declare::show))
         .route("/declare", web::post().to(pages::declare::submit))
+        .route("/drills", web::post().to(pages::drills::start))
         .route("/incidents/{number}", web::get().to(pages::incident::show))
         .route("/incidents/{number}/postmortem", web::get().to(pages::postmortem::show))
         .route(
@@ -40,6 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(pages::postmortem::download),
         )
         .route("/incidents/{number}/status", web::post().to(pages::incident::status))
+        .route("/incidents/{number}/decline", web::post().to(pages::incident::decline))
+        .route("/incidents/{number}/merge", web::post().to(pages::incident::merge))
         .route(
             "/incidents/{number}/severity",
             web::post().to(pages::incident::severity),

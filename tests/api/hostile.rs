@@ -443,6 +443,16 @@ fn forms(s: &Setup) -> Vec<Form> {
             ],
         ),
         f(
+            "POST decline",
+            format!("/incidents/{t}/decline"),
+            &[("expected", "investigating"), ("reason", "A valid reason")],
+        ),
+        f(
+            "POST merge",
+            format!("/incidents/{t}/merge"),
+            &[("expected", "investigating"), ("into", &s.other.to_string())],
+        ),
+        f(
             "POST retry",
             format!("/incidents/{t}/deliveries/{}/retry", s.dead_delivery),
             &[],
@@ -457,6 +467,11 @@ fn forms(s: &Setup) -> Vec<Form> {
             ],
         ),
         f("POST revoke", format!("/admin/tokens/{}/revoke", s.token), &[]),
+        f(
+            "POST /drills",
+            "/drills".into(),
+            &[("idempotency_key", &fresh_key()), ("scenario", "game-day")],
+        ),
     ];
     // The CSRF token is a field of every form.
     for form in &mut all {
@@ -849,12 +864,38 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("POST lead", "name only invisible characters", "name", INVISIBLE, 422, "Enter your name"),
         ("POST notes", "note 20,001 characters", "note", &"n".repeat(20_001), 422, "at most 20,000 characters"),
         ("POST notes", "note 20,001 characters of markup", "note", &format!("{}x", SCRIPT.repeat(800)), 422, "at most 20,000 characters"),
+        ("POST status", "status declined without a reason", "status", "declined", 422, "needs a reason"),
+        ("POST status", "status merged without a survivor", "status", "merged", 422, "needs a reason"),
+        ("POST decline", "reason empty", "reason", "", 422, "Say why this is not an incident"),
+        ("POST decline", "reason only invisible characters", "reason", INVISIBLE, 422, "Say why this is not an incident"),
+        ("POST decline", "reason 2,001 characters", "reason", &"r".repeat(2001), 422, "at most 2,000 characters"),
+        ("POST decline", "expected status stale and hostile", "expected", IMG, 409, stale),
+        ("POST merge", "into itself", "into", &t.to_string(), 422, "cannot be merged into itself"),
+        ("POST merge", "into itself, with the prefix", "into", &format!("INC-{t}"), 422, "cannot be merged into itself"),
+        ("POST merge", "into markup", "into", SCRIPT, 422, "Give the number"),
+        ("POST merge", "into empty", "into", "", 422, "Give the number"),
+        ("POST merge", "into 1,000 digits", "into", &"9".repeat(1000), 422, "Give the number"),
+        ("POST merge", "into an unknown incident", "into", "INC-424242", 422, "There is no INC-424242"),
+        ("POST merge", "expected status stale and hostile", "expected", QUOTES, 409, stale),
     ] {
         let f = by(label);
         cases.push(f.post(what, f.body_with(field, value)).refused(code, says));
     }
     let notes = by("POST notes");
     cases.push(notes.post("note field missing", notes.body_without("note")).refused(422, "Write something"));
+    let drills = by("POST /drills");
+    let pick = "Choose a drill scenario from the list";
+    for (what, value) in [
+        ("scenario empty", ""),
+        ("scenario markup", SCRIPT),
+        ("scenario unknown", "not-a-scenario"),
+        ("scenario in capitals", "GAME-DAY"),
+        ("scenario 10,000 characters", &"g".repeat(10_000)),
+        ("scenario only invisible characters", INVISIBLE),
+    ] {
+        cases.push(drills.post(what, drills.body_with("scenario", value)).refused(422, pick));
+    }
+    cases.push(drills.post("scenario missing", drills.body_without("scenario")).refused(422, pick));
     let lead = format!("/incidents/{t}/lead");
     cases.push(Case::post("POST lead: take, with a stale hostile expected lead", &lead, form(&[("action", "take"), ("expected", SCRIPT)])).refused(409, stale));
     cases.push(Case::post("POST lead: clear when nobody leads", &lead, form(&[("action", "clear"), ("expected", "")])).refused(409, "already leads"));
@@ -894,7 +935,7 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
     }
 
     // Bad incident numbers in every incident path, with a body that would otherwise be valid.
-    let valid = form(&[("status", "identified"), ("expected", "investigating"), ("severity", "SEV1"), ("action", "take"), ("note", "x")]);
+    let valid = form(&[("status", "identified"), ("expected", "investigating"), ("severity", "SEV1"), ("action", "take"), ("note", "x"), ("reason", "x"), ("into", "1")]);
     for (what, number, says) in [
         ("not a number", "abc", "no such incident"),
         ("markup", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "no such incident"),
@@ -910,7 +951,7 @@ fn incident_form_cases(s: &Setup, all: &[Form]) -> Vec<Case> {
         ("unknown with prefix", "INC-424242", "There is no incident INC-424242"),
     ] {
         cases.push(Case::get(format!("GET incident page: number {what}"), &format!("/incidents/{number}")).refused(404, says));
-        for action in ["status", "severity", "lead", "notes", "roles/comms"] {
+        for action in ["status", "severity", "lead", "notes", "roles/comms", "decline", "merge"] {
             let path = format!("/incidents/{number}/{action}");
             cases.push(Case::post(format!("POST {action}: incident number {what}"), &path, valid.clone()).refused(404, says));
         }
@@ -1678,6 +1719,22 @@ async fn start(sink: &SmtpSink) -> (TestApp, TestDb, Setup) {
     spawn.notifiers = vec![Arc::new(HostileVendor)];
     // Ada (and Mallory, the other session) are admins, so the token forms are in the corpus too.
     spawn.settings.auth.admin_emails = vec!["ada@example.com".into(), "mallory@example.com".into()];
+    // Two drill scenarios, so the "Start a drill" form (with its select) is in the corpus too.
+    // Drills (the declare form's cases tick the box) reach the same integrations.
+    spawn.settings.drills = Some(redbutton::config::DrillSettings {
+        notifiers: vec!["email".into(), "hostile".into()],
+        email_to: vec!["game-day@example.com".into()],
+        events: redbutton::config::default_rule_events(),
+        scenarios: ["game-day", "failover"]
+            .map(|id| redbutton::config::DrillScenario {
+                id: id.into(),
+                title: format!("Drill {id}"),
+                severity: "SEV2".into(),
+                services: vec!["checkout".into()],
+                summary: String::new(),
+            })
+            .to_vec(),
+    });
     let app = TestApp::spawn(spawn).await;
     app.identify("Ada Lovelace", "ada@example.com").await;
 

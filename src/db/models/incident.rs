@@ -30,6 +30,10 @@ pub struct IncidentRow {
     pub detected_at: Option<NaiveDateTime>,
     /// When responders mustered: the first action by someone other than the declarer, or set by hand.
     pub mustered_at: Option<NaiveDateTime>,
+    /// Why it was declined (not an incident); `None` otherwise.
+    pub closed_reason: Option<String>,
+    /// The number of the incident it was merged into, for a merged duplicate.
+    pub merged_into_number: Option<i64>,
 }
 
 /// A new incident row.
@@ -62,7 +66,7 @@ pub struct IncidentFilter {
     pub service: Option<String>,
     /// Case-insensitive substring of the title.
     pub text: Option<String>,
-    /// Only live (true) or only resolved (false) incidents.
+    /// Only live (true) or only closed (false: resolved, declined or merged) incidents.
     pub live: Option<bool>,
     /// Only drills (true) or only real incidents (false).
     pub drill: Option<bool>,
@@ -156,6 +160,11 @@ fn live_statuses() -> Vec<&'static str> {
         .collect()
 }
 
+/// The stored forms of the statuses that close an incident.
+fn closed_statuses() -> Vec<&'static str> {
+    crate::domain::Status::CLOSED.into_iter().map(|s| s.as_str()).collect()
+}
+
 fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db::MultiBackend> {
     let mut q = incidents::table.into_boxed::<crate::db::MultiBackend>();
     if let Some(status) = &filter.status {
@@ -182,7 +191,7 @@ fn filtered(filter: &IncidentFilter) -> incidents::BoxedQuery<'static, crate::db
         // An IN list over the live statuses, not `<> 'resolved'`: the (status, declared_at)
         // index then finds the few live incidents directly instead of walking all the past ones.
         Some(true) => q = q.filter(incidents::status.eq_any(live_statuses())),
-        Some(false) => q = q.filter(incidents::status.eq("resolved")),
+        Some(false) => q = q.filter(incidents::status.eq_any(closed_statuses())),
         None => {}
     }
     if let Some(drill) = filter.drill {
@@ -266,9 +275,40 @@ pub fn update(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
             incidents::detected_at.eq(row.detected_at),
             incidents::mustered_at.eq(row.mustered_at),
             incidents::updated_at.eq(row.updated_at),
+            incidents::closed_reason.eq(&row.closed_reason),
+            incidents::merged_into_number.eq(row.merged_into_number),
         ))
         .execute(conn)
         .map(|_| ())
+}
+
+/// The incidents merged into incident `number`, lowest number first, as (number, title).
+pub fn merged_into(conn: &mut DbConnection, number: i64) -> QueryResult<Vec<(i64, String)>> {
+    incidents::table
+        .filter(incidents::merged_into_number.eq(number))
+        .order(incidents::number.asc())
+        .select((incidents::number, incidents::title))
+        .load(conn)
+}
+
+/// The incidents that count in metrics, declared from `since` on: real incidents (not drills)
+/// that were neither declined (not an incident) nor merged into another. The one definition of
+/// "counts"; every figure about incidents goes through it.
+pub fn counted_since(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<Vec<IncidentRow>> {
+    incidents::table
+        .filter(incidents::declared_at.ge(since))
+        .filter(incidents::drill.eq(false))
+        .filter(
+            incidents::status.ne_all(
+                crate::domain::Status::UNCOUNTED
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .order(incidents::declared_at.asc())
+        .select(IncidentRow::as_select())
+        .load(conn)
 }
 
 /// Marks an incident as touched (a note or a retry).

@@ -5,12 +5,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::Read;
+use crate::auth::{Declare, Read};
 use crate::config::Settings;
 use crate::db::models::IncidentFilter;
 use crate::domain::declaration::now_utc;
+use crate::domain::key_times::format_duration;
 use crate::domain::update::next_update_due;
 use crate::domain::{Status, UNKNOWN_SEVERITY};
+use crate::services::metrics;
 use crate::services::queries::{self, IncidentSummary};
 use crate::state::AppState;
 use crate::web::pages::Me;
@@ -67,7 +69,12 @@ impl Row {
             }
             short
         });
-        let end = s.row.resolved_at.unwrap_or(*now);
+        // A declined or merged incident has no resolution time; it ended when it was closed.
+        let end = match s.row.resolved_at {
+            Some(t) => t,
+            None if status.is_closed() => s.row.updated_at,
+            None => *now,
+        };
         Row {
             number: s.row.number,
             title: s.row.title.clone(),
@@ -155,7 +162,28 @@ pub struct DashboardPage {
     next_link: Option<String>,
     /// Open follow-ups due before today, across incidents.
     overdue: Vec<OverdueView>,
+    /// The last 30 days, counted incidents only.
+    figures: FiguresView,
+    /// Drill scenarios the "Start a drill" form offers, as (id, title); empty hides it.
+    drill_scenarios: Vec<(String, String)>,
+    /// Whether the viewer may declare (and so start a drill).
+    can_declare: bool,
+    /// CSRF token for the drill form.
+    csrf: String,
+    /// A fresh idempotency key for the drill form, so a double press starts one drill.
+    drill_key: String,
 }
+
+/// The "last 30 days" strip.
+pub struct FiguresView {
+    pub days: i64,
+    pub counted: usize,
+    pub to_mitigate: String,
+    pub to_resolve: String,
+}
+
+/// How far back the dashboard's figures look.
+pub const FIGURES_DAYS: i64 = 30;
 
 /// Query string.
 #[derive(Deserialize, Default)]
@@ -238,6 +266,11 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         Err(e) => return internal(&e),
     };
     let now = now_utc();
+    let figures = match metrics::last_days(&state, FIGURES_DAYS, now).await {
+        Ok(f) => f,
+        Err(e) => return internal(&e),
+    };
+    let shown = |d: Option<chrono::Duration>| d.map(format_duration).unwrap_or_else(|| "\u{2014}".into());
     let pages = ((d.past_total + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |p: i64| {
         let mut parts = vec![format!("page={p}")];
@@ -297,6 +330,16 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, query: web::Qu
         prev_link: (page > 1).then(|| link((page - 1).min(pages))),
         next_link: (page < pages).then(|| link(page + 1)),
         overdue,
+        drill_scenarios: super::drills::choices(&state),
+        can_declare: user.holds(<Declare as crate::auth::Permission>::NEED),
+        csrf: user.csrf().to_string(),
+        drill_key: uuid::Uuid::new_v4().to_string(),
+        figures: FiguresView {
+            days: figures.days,
+            counted: figures.counted,
+            to_mitigate: shown(figures.median_to_mitigate),
+            to_resolve: shown(figures.median_to_resolve),
+        },
     };
     render(StatusCode::OK, &page_view)
 }

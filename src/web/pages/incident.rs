@@ -12,7 +12,7 @@ use crate::domain::key_times::format_duration;
 use crate::domain::update::{NEXT_UPDATE_CHOICES, UpdateInput, next_update_due, span};
 use crate::domain::{IncidentNumber, KeyTime, Status, UNKNOWN_SEVERITY, allowed_next, parse_person};
 use crate::services::queries::{self, IncidentDetail, incident_detail};
-use crate::services::{ServiceError, lifecycle, nudges};
+use crate::services::{ServiceError, closures, lifecycle, nudges};
 use crate::state::AppState;
 use crate::web::form::FormData;
 use crate::web::pages::Me;
@@ -192,6 +192,14 @@ pub struct IncidentPage {
     follow_ups: super::follow_ups::FollowUpsCard,
     /// Every configured role with its holder, the lead first.
     roles: Vec<super::roles::RoleCard>,
+    /// Why it was declined (not an incident), when it was.
+    closed_reason: Option<String>,
+    /// Whether it is open, so it can still be declined or merged.
+    is_open: bool,
+    /// Whether it is closed (the status form reopens it).
+    is_closed: bool,
+    /// Incidents merged into this one, as (number, title).
+    merged_from: Vec<(i64, String)>,
     error: Option<String>,
 }
 
@@ -258,6 +266,9 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
             None => "posted a status update; no further update planned".into(),
         },
         "nudge" => "reminded the responders".into(),
+        "declined" => "closed the incident as not an incident".into(),
+        "merged" => format!("merged this incident into INC-{new} as a duplicate"),
+        "merged_in" => format!("merged INC-{new} into this incident as a duplicate"),
         "delivery_retried" => "asked to retry a failed delivery".into(),
         "follow_up_added" => format!("added a follow-up for {new}:"),
         "follow_up_changed" => match e.field.as_deref() {
@@ -386,7 +397,7 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
         next_due,
         reminders,
         next_choices: next_choices(state, &row.severity),
-        can_update: status != Status::Resolved,
+        can_update: !status.is_closed(),
         me: Some(Me::new(user, state.settings.auth.mode)),
         csrf: user.csrf().to_string(),
         number: row.number,
@@ -442,8 +453,13 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
             .collect(),
         deliveries: d.deliveries.iter().map(|x| delivery_view(x, tz)).collect(),
         links: external_links(state, &d),
+        closed_reason: row.closed_reason.clone(),
+        is_open: status.is_live(),
+        is_closed: status.is_closed(),
+        merged_from: d.merged_from.clone(),
         next_statuses: allowed_next(status)
             .iter()
+            .filter(|s| s.is_plain_target())
             .map(|s| NextStatus {
                 value: s.as_str(),
                 label: s.label(),
@@ -474,6 +490,8 @@ pub async fn show(user: Access<Read>, state: web::Data<AppState>, path: web::Pat
         return error_page(StatusCode::NOT_FOUND, "There is no such incident.");
     };
     match incident_detail(&state, number, Some(user.actor.email.clone())).await {
+        // A duplicate's page is its survivor's: that is where the work goes on.
+        Ok(d) if let Some(survivor) = d.row.merged_into_number => see_other(&format!("/incidents/{survivor}")),
         Ok(d) => render(StatusCode::OK, &build(&state, &user, d, None)),
         Err(ServiceError::NotFound) => {
             error_page(StatusCode::NOT_FOUND, &format!("There is no incident INC-{number}."))
@@ -532,6 +550,37 @@ pub async fn status(
 ) -> HttpResponse {
     handle(req, body, user, state, &path, |st, n, u, form| async move {
         lifecycle::change_status(&st, n, u.actor, form.get("status"), form.get("expected")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/decline`: closes the incident as not an incident, with a reason.
+pub async fn decline(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        closures::decline(&st, n, u.actor, form.get("reason"), form.get("expected")).await
+    })
+    .await
+}
+
+/// `POST /incidents/{n}/merge`: merges this incident (a duplicate) into the one numbered `into`.
+/// The redirect goes to this incident's page, which sends the reader on to the survivor.
+pub async fn merge(
+    req: HttpRequest,
+    body: web::Bytes,
+    user: Access<Work>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    handle(req, body, user, state, &path, |st, n, u, form| async move {
+        closures::merge(&st, n, u.actor, form.get("into"), form.get("expected"))
+            .await
+            .map(|_| ())
     })
     .await
 }

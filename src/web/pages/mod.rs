@@ -4,6 +4,7 @@ pub mod admin;
 pub mod assets;
 pub mod dashboard;
 pub mod declare;
+pub mod drills;
 pub mod follow_ups;
 pub mod health;
 pub mod identify;
