@@ -49,7 +49,11 @@
     // POST URL, which cannot be fetched with GET.
     var url = live.getAttribute("data-live") || window.location.href;
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        // Merged into another incident meanwhile: follow it there.
+        if (r.redirected && r.ok) { window.location.assign(r.url); return null; }
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) {
         if (!html) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
