@@ -565,16 +565,26 @@ async fn a_search_that_misses_a_just_lost_create_waits_instead_of_creating_again
     }
     let seen = requests(&jira).await;
     assert_eq!(seen.iter().filter(|r| r.url.path() == "/rest/api/3/issue").count(), 1);
-    let rows = app.outbox_rows().await;
-    assert!(
-        rows[0]
-            .last_error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("search does not show it yet"),
-        "{:?}",
-        rows[0].last_error
-    );
+    // The search has answered; wait for the worker to record the attempt it belongs to (until
+    // then the row is leased, with the claim's provisional attempt count).
+    let rows = loop {
+        let rows = app.outbox_rows().await;
+        let waiting = rows[0].state == "pending"
+            && rows[0]
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("search does not show it yet");
+        if waiting {
+            break rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not recorded as waiting: {:?}",
+            rows[0]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     // Waiting out the index lag spends no attempts (the crash drill once saw this window use up
     // all ten and dead-letter the ticket).
     assert_eq!(rows[0].attempts, 1, "only the lost create counted");
