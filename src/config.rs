@@ -44,6 +44,8 @@ pub struct Settings {
     pub roles: Vec<RoleSetting>,
     /// Where drills go, and the scenarios the dashboard's "Start a drill" offers.
     pub drills: Option<DrillSettings>,
+    /// Who may scrape `/metrics` without a token.
+    pub metrics: MetricsSettings,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -97,6 +99,7 @@ impl Default for Settings {
             conference: ConferenceSettings::default(),
             roles: Vec::new(),
             drills: None,
+            metrics: MetricsSettings::default(),
             secret_values: Default::default(),
         }
     }
@@ -351,6 +354,27 @@ impl Default for NudgeSettings {
             no_update_minutes: 60,
             mitigated_hours: 8,
         }
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint `/metrics`. It always answers a bearer API token with
+/// the `metrics:read` scope; `allow_from` lists networks (addresses or CIDRs) whose scrapers need
+/// no token. Empty by default: loopback is not trusted either, because a reverse proxy on the same
+/// host would make every visitor look local.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Networks allowed to scrape without a token, e.g. `["10.0.0.0/8"]`.
+    pub allow_from: Vec<String>,
+}
+
+impl MetricsSettings {
+    /// The allowed networks, parsed (validated at start).
+    pub fn networks(&self) -> Vec<crate::auth::proxy::TrustedNet> {
+        self.allow_from
+            .iter()
+            .filter_map(|raw| crate::auth::proxy::TrustedNet::parse(raw).ok())
+            .collect()
     }
 }
 
@@ -763,6 +787,9 @@ impl Settings {
         self.validate_auth()?;
         if self.nudges.check_every_seconds == 0 || self.nudges.check_every_seconds > 3600 {
             return Err(bad("nudges.check_every_seconds", "must be between 1 and 3600"));
+        }
+        for raw in &self.metrics.allow_from {
+            crate::auth::proxy::TrustedNet::parse(raw).map_err(|e| bad("metrics.allow_from", &e))?;
         }
         if self.nudges.email_lead && self.integrations.email.is_none() {
             return Err(bad(
@@ -1343,6 +1370,7 @@ mod tests {
         assert_eq!((p1.no_lead_minutes, p1.update_minutes), (Some(3), None), "0 is off");
         for (toml, key) in [
             ("[nudges]\ncheck_every_seconds = 0\n", "nudges.check_every_seconds"),
+            ("[metrics]\nallow_from = [\"10.0.0.0/33\"]\n", "metrics.allow_from"),
             ("[nudges]\nemail_lead = true\n", "nudges.email_lead"),
             ("[nudges]\nsoon = 1\n", "soon"),
             (

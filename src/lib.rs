@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod notifiers;
 pub mod outbox;
+pub mod prometheus;
 pub mod routing;
 pub mod services;
 pub mod startup;

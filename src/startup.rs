@@ -161,10 +161,15 @@ impl Application {
                 settings.auth.sign_in_per_minute,
                 settings.auth.api_per_minute,
             )),
+            metrics: Arc::default(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default(),
         };
-        let worker = opts
-            .run_worker
-            .then(|| Worker::new(db.clone(), registry.clone(), settings.outbox.clone(), wake));
+        let worker = opts.run_worker.then(|| {
+            Worker::new(db.clone(), registry.clone(), settings.outbox.clone(), wake).with_metrics(state.metrics.clone())
+        });
 
         let follow_up_sync = if opts.run_worker {
             crate::services::follow_ups::JiraSync::from_state(&state)?

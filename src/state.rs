@@ -36,6 +36,10 @@ pub struct AppState {
     pub live_sessions: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
     /// Request rate limits for sign-in and the API.
     pub limits: Arc<crate::web::limits::RateLimits>,
+    /// This process's counters for `/metrics` (declarations, delivery attempts and latency).
+    pub metrics: Arc<crate::prometheus::Metrics>,
+    /// When this process started, in seconds since the Unix epoch.
+    pub started_unix: f64,
 }
 
 impl AppState {

@@ -55,11 +55,18 @@ pub enum Scope {
     IncidentsWrite,
     /// Declare incidents.
     IncidentsDeclare,
+    /// Scrape the operational metrics at `/metrics`.
+    MetricsRead,
 }
 
 impl Scope {
     /// Every scope, in display order.
-    pub const ALL: [Scope; 3] = [Scope::IncidentsRead, Scope::IncidentsWrite, Scope::IncidentsDeclare];
+    pub const ALL: [Scope; 4] = [
+        Scope::IncidentsRead,
+        Scope::IncidentsWrite,
+        Scope::IncidentsDeclare,
+        Scope::MetricsRead,
+    ];
 
     /// The scope's name, as written in tokens and documentation.
     pub fn as_str(self) -> &'static str {
@@ -67,6 +74,7 @@ impl Scope {
             Scope::IncidentsRead => "incidents:read",
             Scope::IncidentsWrite => "incidents:write",
             Scope::IncidentsDeclare => "incidents:declare",
+            Scope::MetricsRead => "metrics:read",
         }
     }
 
@@ -81,6 +89,7 @@ impl Scope {
             Scope::IncidentsRead => "list and read incidents, their timelines and deliveries",
             Scope::IncidentsWrite => "change status, severity and lead, and add notes",
             Scope::IncidentsDeclare => "declare incidents",
+            Scope::MetricsRead => "scrape the operational metrics at /metrics (for Prometheus)",
         }
     }
 }

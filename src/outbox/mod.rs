@@ -31,6 +31,7 @@ use crate::db::Db;
 use crate::db::models::{OutboxRow, outbox};
 use crate::domain::declaration::now_utc;
 use crate::notifiers::{Delivery, EventPayload, NotifyError, RefStore, Registry};
+use crate::prometheus::Outcome;
 
 /// The worker and what it needs.
 pub struct Worker {
@@ -40,6 +41,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     /// Starts every lease token this worker writes, so a claim can count its rows in flight.
     id: String,
+    /// Where attempts and latencies are counted for `/metrics`.
+    metrics: Arc<crate::prometheus::Metrics>,
 }
 
 fn ms(v: u64) -> Duration {
@@ -59,7 +62,14 @@ impl Worker {
             settings,
             wake,
             id: uuid::Uuid::new_v4().simple().to_string(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts this worker's attempts and latencies in `metrics` (the process's `/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::prometheus::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown` turns true, then lets in-flight deliveries finish for the grace
@@ -197,6 +207,7 @@ impl Worker {
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
+        let notifier_name = row.notifier.clone();
         let id = row.id;
         let created_at = row.created_at;
         let attempts = row.attempts.max(1) as u32;
@@ -240,6 +251,11 @@ impl Worker {
                         if woken > 0 {
                             self.wake.notify_one();
                         }
+                        if done {
+                            self.metrics.attempt(&notifier_name, Outcome::Delivered);
+                            let latency = (now_utc() - created_at).num_milliseconds() as f64 / 1000.0;
+                            self.metrics.delivered_after(&notifier_name, latency);
+                        }
                         Ok(done)
                     }
                     Err(e) => Err(e),
@@ -268,6 +284,16 @@ impl Worker {
                     Some(None) => truncate(&format!("gave up after waiting a day: {err}"), 2000),
                     _ => truncate(&err.to_string(), 2000),
                 };
+                self.metrics.attempt(
+                    &notifier_name,
+                    if waiting {
+                        Outcome::Waiting
+                    } else if retry {
+                        Outcome::Retry
+                    } else {
+                        Outcome::Dead
+                    },
+                );
                 if waiting {
                     tracing::info!(duration_ms, reason = %message, "delivery waiting");
                 } else if retry {

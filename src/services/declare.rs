@@ -75,6 +75,7 @@ pub async fn declare(
         )
         .map_err(ServiceError::Invalid)?;
 
+    let severity = declaration.severity.clone();
     let st = state.clone();
     let (key2, hash2, actor2) = (key.clone(), hash.clone(), actor.clone());
     let result = state
@@ -152,6 +153,9 @@ pub async fn declare(
 
     match result {
         Ok(d) => {
+            if d.created {
+                state.metrics.declared(&severity);
+            }
             state.wake.notify_one();
             tracing::info!(incident.number = d.number, created = d.created, "incident declared");
             Ok(d)

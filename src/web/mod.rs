@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::api::configure(cfg);
     cfg.route("/healthz", web::get().to(pages::health::healthz))
         .route("/readyz", web::get().to(pages::health::readyz))
+        .route("/metrics", web::get().to(pages::metrics::show))
         .route("/static/{file}", web::get().to(pages::assets::serve))
         .route("/identify", web::get().to(pages::identify::show))
         .route("/identify", web::post().to(pages::identify::submit))

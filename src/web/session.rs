@@ -445,7 +445,7 @@ fn see_other_to(location: &str) -> HttpResponse {
 
 /// Resolves who is asking. `Err` carries the refusal to send.
 async fn resolve(state: &AppState, req: &HttpRequest) -> Result<Option<Principal>, HttpResponse> {
-    if is_api(req.path()) {
+    if is_api(req.path()) || req.path() == crate::web::pages::metrics::PATH {
         // Scripts present tokens; browser sessions are not accepted here, so a page cannot be
         // tricked into calling the API with someone's cookie.
         return match from_token(state, req).await {
@@ -520,7 +520,8 @@ pub async fn authenticate(
             req.extensions_mut().insert(principal);
             next.call(req).await
         }
-        Ok(None) if is_public(req.path()) => next.call(req).await,
+        // `/metrics` decides itself: scrapers on an allowed network need no token.
+        Ok(None) if is_public(req.path()) || req.path() == crate::web::pages::metrics::PATH => next.call(req).await,
         Ok(None) if is_api(req.path()) => {
             let response = problem(
                 StatusCode::UNAUTHORIZED,

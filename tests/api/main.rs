@@ -26,6 +26,7 @@ mod hostile;
 mod jira;
 mod keytimes;
 mod lifecycle;
+mod metrics;
 mod nudges;
 mod oidc;
 mod pagers;

@@ -318,3 +318,12 @@ pub fn touch(conn: &mut DbConnection, id: i64, at: NaiveDateTime) -> QueryResult
         .execute(conn)
         .map(|_| ())
 }
+
+/// How many incidents there are of each status, drills apart (for `/metrics`).
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, bool, i64)>> {
+    incidents::table
+        .group_by((incidents::status, incidents::drill))
+        .select((incidents::status, incidents::drill, diesel::dsl::count_star()))
+        .order((incidents::status.asc(), incidents::drill.asc()))
+        .load(conn)
+}

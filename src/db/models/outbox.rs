@@ -318,6 +318,23 @@ pub fn count_by_state(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>
         .load(conn)
 }
 
+/// How many rows each integration has in each state (for `/metrics`).
+pub fn count_by_notifier_and_state(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, i64)>> {
+    outbox::table
+        .group_by((outbox::notifier, outbox::state))
+        .select((outbox::notifier, outbox::state, diesel::dsl::count_star()))
+        .order((outbox::notifier.asc(), outbox::state.asc()))
+        .load(conn)
+}
+
+/// When the oldest delivery still to make (pending or in flight) was enqueued.
+pub fn oldest_unfinished(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
+    outbox::table
+        .filter(outbox::state.eq_any(["pending", "leased"]))
+        .select(diesel::dsl::min(outbox::created_at))
+        .first(conn)
+}
+
 /// The earliest time a pending row becomes due, so the worker can sleep until then.
 pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
     let pending: Option<NaiveDateTime> = outbox::table

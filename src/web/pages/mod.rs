@@ -10,6 +10,7 @@ pub mod health;
 pub mod identify;
 pub mod incident;
 pub mod me;
+pub mod metrics;
 pub mod postmortem;
 pub mod roles;
 pub mod signin;
