@@ -161,6 +161,7 @@ impl Application {
                 settings.auth.sign_in_per_minute,
                 settings.auth.api_per_minute,
             )),
+            slack_commands: crate::web::slack_commands::SlackCommands::from_settings(&settings)?.map(Arc::new),
         };
         let worker = opts
             .run_worker

@@ -36,6 +36,8 @@ pub struct AppState {
     pub live_sessions: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
     /// Request rate limits for sign-in and the API.
     pub limits: Arc<crate::web::limits::RateLimits>,
+    /// The `/incident` Slack slash command, when its signing secret is configured.
+    pub slack_commands: Option<Arc<crate::web::slack_commands::SlackCommands>>,
 }
 
 impl AppState {

@@ -14,6 +14,7 @@ pub mod jira;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod slack;
+pub mod slack_users;
 pub mod store;
 pub mod webhook;
 

@@ -37,3 +37,4 @@ mod routing;
 mod slack;
 mod updates;
 mod webhooks;
+mod slack_commands;
