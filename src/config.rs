@@ -560,6 +560,8 @@ pub struct Integrations {
     pub opsgenie: Option<crate::notifiers::opsgenie::OpsgenieSettings>,
     /// Outgoing signed webhooks, each its own notifier named `webhook:<name>`.
     pub webhooks: Vec<crate::notifiers::webhook::WebhookSettings>,
+    /// Microsoft Teams channels (Workflows webhooks); off when absent.
+    pub teams: Option<crate::notifiers::teams::TeamsSettings>,
 }
 
 /// SMTP transport security.
@@ -654,7 +656,7 @@ pub(crate) fn bad(key: impl Into<String>, message: impl Into<String>) -> ConfigE
 }
 
 /// The notifier kinds this build knows.
-pub const BUILTIN_NOTIFIERS: &[&str] = &["email", "slack", "jira", "pagerduty", "opsgenie"];
+pub const BUILTIN_NOTIFIERS: &[&str] = &["email", "slack", "jira", "pagerduty", "opsgenie", "teams"];
 
 impl Settings {
     /// Reads and validates a config file.
@@ -680,6 +682,7 @@ impl Settings {
             ("jira", i.jira.is_some()),
             ("pagerduty", i.pagerduty.is_some()),
             ("opsgenie", i.opsgenie.is_some()),
+            ("teams", i.teams.is_some()),
         ]
         .into_iter()
         .filter(|(_, on)| *on)
@@ -723,6 +726,9 @@ impl Settings {
         }
         for (n, x) in i.webhooks.iter().enumerate() {
             v.extend(x.secret_envs(n));
+        }
+        if let Some(x) = &i.teams {
+            v.extend(x.secret_envs());
         }
         if self.auth.mode == AuthMode::Oidc
             && let Some(var) = self.auth.oidc.as_ref().and_then(|o| o.client_secret_env.clone())
@@ -952,6 +958,9 @@ impl Settings {
                     format!("duplicate webhook name {}", x.name),
                 ));
             }
+        }
+        if let Some(x) = &self.integrations.teams {
+            x.validate("integrations.teams", self)?;
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ mod postmortem;
 mod roles;
 mod routing;
 mod slack;
+mod slack_commands;
+mod teams;
 mod updates;
 mod webhooks;
-mod slack_commands;
