@@ -1377,7 +1377,7 @@ mod tests {
         );
         assert_eq!(
             example.enabled_notifiers(),
-            vec!["email", "slack", "jira", "pagerduty", "webhook:audit"]
+            vec!["email", "slack", "jira", "pagerduty", "teams", "webhook:audit"]
         );
         let local = Settings::parse(include_str!("../examples/local-mail.toml")).unwrap();
         assert_eq!(local.enabled_notifiers(), vec!["email"]);
