@@ -584,6 +584,8 @@ pub struct Integrations {
     pub opsgenie: Option<crate::notifiers::opsgenie::OpsgenieSettings>,
     /// Outgoing signed webhooks, each its own notifier named `webhook:<name>`.
     pub webhooks: Vec<crate::notifiers::webhook::WebhookSettings>,
+    /// Microsoft Teams channels (Workflows webhooks); off when absent.
+    pub teams: Option<crate::notifiers::teams::TeamsSettings>,
 }
 
 /// SMTP transport security.
@@ -678,7 +680,7 @@ pub(crate) fn bad(key: impl Into<String>, message: impl Into<String>) -> ConfigE
 }
 
 /// The notifier kinds this build knows.
-pub const BUILTIN_NOTIFIERS: &[&str] = &["email", "slack", "jira", "pagerduty", "opsgenie"];
+pub const BUILTIN_NOTIFIERS: &[&str] = &["email", "slack", "jira", "pagerduty", "opsgenie", "teams"];
 
 impl Settings {
     /// Reads and validates a config file.
@@ -704,6 +706,7 @@ impl Settings {
             ("jira", i.jira.is_some()),
             ("pagerduty", i.pagerduty.is_some()),
             ("opsgenie", i.opsgenie.is_some()),
+            ("teams", i.teams.is_some()),
         ]
         .into_iter()
         .filter(|(_, on)| *on)
@@ -747,6 +750,9 @@ impl Settings {
         }
         for (n, x) in i.webhooks.iter().enumerate() {
             v.extend(x.secret_envs(n));
+        }
+        if let Some(x) = &i.teams {
+            v.extend(x.secret_envs());
         }
         if self.auth.mode == AuthMode::Oidc
             && let Some(var) = self.auth.oidc.as_ref().and_then(|o| o.client_secret_env.clone())
@@ -979,6 +985,9 @@ impl Settings {
                     format!("duplicate webhook name {}", x.name),
                 ));
             }
+        }
+        if let Some(x) = &self.integrations.teams {
+            x.validate("integrations.teams", self)?;
         }
         Ok(())
     }
@@ -1396,7 +1405,7 @@ mod tests {
         );
         assert_eq!(
             example.enabled_notifiers(),
-            vec!["email", "slack", "jira", "pagerduty", "webhook:audit"]
+            vec!["email", "slack", "jira", "pagerduty", "teams", "webhook:audit"]
         );
         let local = Settings::parse(include_str!("../examples/local-mail.toml")).unwrap();
         assert_eq!(local.enabled_notifiers(), vec!["email"]);

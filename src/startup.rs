@@ -166,6 +166,7 @@ impl Application {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or_default(),
+            slack_commands: crate::web::slack_commands::SlackCommands::from_settings(&settings)?.map(Arc::new),
         };
         let worker = opts.run_worker.then(|| {
             Worker::new(db.clone(), registry.clone(), settings.outbox.clone(), wake).with_metrics(state.metrics.clone())

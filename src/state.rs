@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<crate::prometheus::Metrics>,
     /// When this process started, in seconds since the Unix epoch.
     pub started_unix: f64,
+    /// The `/incident` Slack slash command, when its signing secret is configured.
+    pub slack_commands: Option<Arc<crate::web::slack_commands::SlackCommands>>,
 }
 
 impl AppState {

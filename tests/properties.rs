@@ -1,6 +1,6 @@
 //! Property tests for the parts that read what people and browsers send: form bodies, Markdown,
-//! and the Slack channel-name builder. Each runs a bounded number of generated cases (256 by
-//! default; `PROPTEST_CASES` raises it) so CI time stays fixed.
+//! the Slack channel-name builder and the Teams text escaping. Each runs a bounded number of
+//! generated cases (256 by default; `PROPTEST_CASES` raises it) so CI time stays fixed.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
@@ -103,5 +103,36 @@ proptest! {
         let out = escape_cut(&text, max);
         prop_assert!(out.chars().count() <= max, "{}", out);
         prop_assert!(!out.contains('<') && !out.contains('>'), "{}", out);
+    }
+
+    #[test]
+    fn teams_text_carries_no_live_markdown_and_reads_back_as_typed(text in hostile_text()) {
+        let out = redbutton::notifiers::teams::escape(&text);
+        prop_assert!(!out.chars().any(char::is_control), "{}", out);
+        // Every character that shapes Markdown is escaped; unescaping gives back what was typed
+        // (on one line, without control characters).
+        let mut read = String::new();
+        let mut chars = out.chars().peekable();
+        let mut first = true;
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                let next = chars.next();
+                prop_assert!(next.is_some(), "a trailing lone backslash: {}", out);
+                read.extend(next);
+            } else {
+                prop_assert!(!"`*_[]<>~".contains(c), "unescaped {:?} in {}", c, out);
+                prop_assert!(!(first && "#-+=".contains(c)), "a leading block marker in {}", out);
+                read.push(c);
+            }
+            if !c.is_whitespace() {
+                first = false;
+            }
+        }
+        let typed: String = text
+            .chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .filter(|c| !c.is_control())
+            .collect();
+        prop_assert_eq!(read, typed);
     }
 }

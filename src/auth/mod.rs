@@ -8,6 +8,7 @@
 
 pub mod oidc;
 pub mod proxy;
+pub mod slack_signature;
 pub mod tokens;
 
 use crate::config::AuthSettings;

@@ -211,6 +211,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    slack_requests_seen (signature) {
+        signature -> Text,
+        request_ts -> BigInt,
+        seen_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(status_updates -> incidents (incident_id));
 diesel::joinable!(nudges -> incidents (incident_id));
@@ -237,4 +245,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     nudges,
     follow_ups,
     incident_roles,
+    slack_requests_seen,
 );

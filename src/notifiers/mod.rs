@@ -14,7 +14,9 @@ pub mod jira;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod slack;
+pub mod slack_users;
 pub mod store;
+pub mod teams;
 pub mod webhook;
 
 pub use store::{Awaited, DeliveryStatus, RefStore, StoredRef};
@@ -385,6 +387,9 @@ impl Registry {
                 &secret,
                 settings.outbox.delivery_timeout_ms,
             )?));
+        }
+        if let Some(teams) = &settings.integrations.teams {
+            registry.add(Arc::new(teams::TeamsNotifier::new(teams, settings)?));
         }
         Ok(registry)
     }

@@ -32,6 +32,14 @@ pub struct SlackSettings {
     /// Archive the incident channel this many minutes after it resolves; never when unset.
     #[serde(default)]
     pub archive_after_minutes: Option<u64>,
+    /// Environment variable with the app's signing secret; turns on the `/incident` slash
+    /// command at `POST /slack/commands` (off when unset).
+    #[serde(default)]
+    pub signing_secret_env: Option<String>,
+    /// Severity of incidents declared with `/incident <title>` when the text names none; unknown
+    /// when unset.
+    #[serde(default)]
+    pub command_severity: Option<String>,
 }
 
 fn default_base_url() -> String {
@@ -72,7 +80,7 @@ fn check_prefix(key: &str, p: &str) -> Result<(), ConfigError> {
 
 impl SlackSettings {
     /// Checks the section.
-    pub fn validate(&self, key: &str, _settings: &Settings) -> Result<(), ConfigError> {
+    pub fn validate(&self, key: &str, settings: &Settings) -> Result<(), ConfigError> {
         super::common::base_url(&format!("{key}.base_url"), &self.base_url)?;
         check_env_name(&format!("{key}.token_env"), &self.token_env)?;
         if let Some(c) = &self.announce_channel {
@@ -89,12 +97,22 @@ impl SlackSettings {
                 "must differ from channel_prefix, so drills never look like incidents",
             ));
         }
+        if let Some(var) = &self.signing_secret_env {
+            check_env_name(&format!("{key}.signing_secret_env"), var)?;
+        }
+        if let Some(sev) = &self.command_severity {
+            super::common::check_severity(&format!("{key}.command_severity"), sev, settings)?;
+        }
         Ok(())
     }
 
     /// The secrets it names.
     pub fn secret_envs(&self) -> Vec<(String, String)> {
-        vec![("integrations.slack.token_env".to_string(), self.token_env.clone())]
+        let mut v = vec![("integrations.slack.token_env".to_string(), self.token_env.clone())];
+        if let Some(var) = &self.signing_secret_env {
+            v.push(("integrations.slack.signing_secret_env".to_string(), var.clone()));
+        }
+        v
     }
 }
 

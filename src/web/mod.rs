@@ -7,6 +7,7 @@ pub mod markdown;
 pub mod pages;
 pub mod problem;
 pub mod session;
+pub mod slack_commands;
 pub mod view;
 
 use actix_web::http::{StatusCode, header};
@@ -68,7 +69,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/incidents/{number}/deliveries/{id}/retry",
             web::post().to(pages::incident::retry),
-        );
+        )
+        .route("/slack/commands", web::post().to(slack_commands::receive));
 }
 
 /// The error page.

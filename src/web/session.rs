@@ -234,6 +234,8 @@ fn is_public(path: &str) -> bool {
         path,
         "/healthz" | "/readyz" | "/identify" | "/auth/login" | "/auth/callback" | "/signed-out"
     ) || path.starts_with("/static/")
+        // Signed by Slack instead of a session (web::slack_commands checks it).
+        || path == "/slack/commands"
 }
 
 /// How long a session found live in the database is believed without asking again.

@@ -11,7 +11,7 @@ fn redbutton() -> Command {
 }
 
 /// Values for the secrets examples/redbutton.toml names (besides the SMTP password).
-const EXAMPLE_SECRETS: [(&str, &str); 5] = [
+const EXAMPLE_SECRETS: [(&str, &str); 8] = [
     ("REDBUTTON_SLACK_TOKEN", "xoxb-example"),
     ("REDBUTTON_JIRA_TOKEN", "jira-example"),
     ("REDBUTTON_PAGERDUTY_KEY", "pd-example"),
@@ -19,6 +19,15 @@ const EXAMPLE_SECRETS: [(&str, &str); 5] = [
     (
         "REDBUTTON_AUDIT_WEBHOOK_SECRET",
         "an-audit-webhook-secret-of-some-length",
+    ),
+    ("REDBUTTON_SLACK_SIGNING_SECRET", "slack-signing-example"),
+    (
+        "REDBUTTON_TEAMS_INCIDENTS_URL",
+        "https://example.powerautomate.com/workflows/1/invoke?sig=teams-sig-example",
+    ),
+    (
+        "REDBUTTON_TEAMS_CHECKOUT_URL",
+        "https://example.powerautomate.com/workflows/2/invoke?sig=teams-sig-example",
     ),
 ];
 
@@ -39,6 +48,7 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
     );
     assert!(stdout.contains("email:       on, SMTP smtp.example.com:587"));
     assert!(!stdout.contains("s3cret-value"), "secrets never printed");
+    assert!(!stdout.contains("teams-sig-example"), "Teams URLs never printed");
 
     let out = redbutton()
         .args(["check-config", "--config", example])

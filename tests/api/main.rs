@@ -36,5 +36,7 @@ mod postmortem;
 mod roles;
 mod routing;
 mod slack;
+mod slack_commands;
+mod teams;
 mod updates;
 mod webhooks;

@@ -64,3 +64,16 @@ pub fn list_for(conn: &mut DbConnection, incident_id: i64) -> QueryResult<Vec<Ex
         .select(ExternalRefRow::as_select())
         .load(conn)
 }
+
+/// The incident that stored `value` under `integration`/`name` (the incident whose Slack channel
+/// is `C…`), if any.
+pub fn incident_with(conn: &mut DbConnection, integration: &str, name: &str, value: &str) -> QueryResult<Option<i64>> {
+    external_refs::table
+        .filter(external_refs::integration.eq(integration))
+        .filter(external_refs::name.eq(name))
+        .filter(external_refs::value.eq(value))
+        .select(external_refs::incident_id)
+        .order(external_refs::incident_id.desc())
+        .first(conn)
+        .optional()
+}

@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod role;
 pub mod secret;
 pub mod session;
+pub mod slack_request;
 pub mod status_update;
 pub mod timeline;
 pub mod user;
