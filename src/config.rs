@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::domain::{EventKind, UNKNOWN_SEVERITY, is_plausible_email};
 
+pub mod alertmanager;
 pub mod roles;
+pub use alertmanager::AlertmanagerSettings;
 pub use roles::{Role, RoleSetting};
 
 /// The whole configuration file.
@@ -44,6 +46,8 @@ pub struct Settings {
     pub roles: Vec<RoleSetting>,
     /// Where drills go, and the scenarios the dashboard's "Start a drill" offers.
     pub drills: Option<DrillSettings>,
+    /// The Prometheus Alertmanager receiver; off (404) without this section.
+    pub alertmanager: Option<AlertmanagerSettings>,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -97,6 +101,7 @@ impl Default for Settings {
             conference: ConferenceSettings::default(),
             roles: Vec::new(),
             drills: None,
+            alertmanager: None,
             secret_values: Default::default(),
         }
     }
@@ -885,6 +890,9 @@ impl Settings {
 
         if let Some(d) = &self.drills {
             self.validate_drills(d, &known, &enabled)?;
+        }
+        if let Some(a) = &self.alertmanager {
+            a.validate(self)?;
         }
 
         let o = &self.outbox;
