@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/incidents/{number}/follow-ups"),
     ("POST", "/api/v1/incidents/{number}/follow-ups"),
     ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/alertmanager"),
 ];
 
 fn is_api(path: &str) -> bool {
