@@ -71,7 +71,7 @@ pub struct AlertmanagerWebhook {
     /// How many alerts were left out of `alerts` (`max_alerts`).
     #[serde(default)]
     #[schema(minimum = 0)]
-    pub truncated_alerts: u64,
+    pub truncated_alerts: i64,
 }
 
 /// One alert of the group.
@@ -185,6 +185,9 @@ impl AlertmanagerWebhook {
         if self.group_key.trim().is_empty() {
             return Err(ApiError::bad_request("groupKey: must not be empty."));
         }
+        if self.truncated_alerts < 0 {
+            return Err(ApiError::bad_request("truncatedAlerts: must not be negative."));
+        }
         if self.alerts.is_empty() {
             return Err(ApiError::bad_request("alerts: must hold at least one alert."));
         }
@@ -226,7 +229,7 @@ impl AlertmanagerWebhook {
             common_annotations: self.common_annotations,
             external_url: self.external_url,
             group_key: self.group_key,
-            truncated_alerts: self.truncated_alerts,
+            truncated_alerts: self.truncated_alerts.unsigned_abs(),
         })
     }
 }

@@ -547,7 +547,11 @@ async fn malformed_bodies_get_a_400_that_says_why_and_store_nothing() {
             "does not fit",
         ),
         (with(&|v| v["commonAnnotations"] = json!("text")), "does not fit"),
-        (with(&|v| v["truncatedAlerts"] = json!(-1)), "does not fit"),
+        (with(&|v| v["truncatedAlerts"] = json!(-1)), "truncatedAlerts"),
+        (
+            with(&|v| v["truncatedAlerts"] = json!(9_223_372_036_854_775_808u64)),
+            "does not fit",
+        ),
     ];
     for (body, says) in &cases {
         let r = app
