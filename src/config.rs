@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::domain::{EventKind, UNKNOWN_SEVERITY, is_plausible_email};
 
+pub mod alertmanager;
 pub mod roles;
+pub use alertmanager::AlertmanagerSettings;
 pub use roles::{Role, RoleSetting};
 
 /// The whole configuration file.
@@ -46,6 +48,8 @@ pub struct Settings {
     pub drills: Option<DrillSettings>,
     /// Who may scrape `/metrics` without a token.
     pub metrics: MetricsSettings,
+    /// The Prometheus Alertmanager receiver; off (404) without this section.
+    pub alertmanager: Option<AlertmanagerSettings>,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -100,6 +104,7 @@ impl Default for Settings {
             roles: Vec::new(),
             drills: None,
             metrics: MetricsSettings::default(),
+            alertmanager: None,
             secret_values: Default::default(),
         }
     }
@@ -918,6 +923,9 @@ impl Settings {
 
         if let Some(d) = &self.drills {
             self.validate_drills(d, &known, &enabled)?;
+        }
+        if let Some(a) = &self.alertmanager {
+            a.validate(self)?;
         }
 
         let o = &self.outbox;

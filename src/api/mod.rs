@@ -6,6 +6,7 @@
 //! (RFC 9457), from malformed bodies and unknown paths to database failures. The OpenAPI 3.1
 //! document (`GET /api/v1/openapi.json`) is generated from these handlers and types.
 
+pub mod alertmanager;
 pub mod follow_ups;
 pub mod incidents;
 pub mod openapi;
@@ -87,6 +88,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             .route(web::get().to(follow_ups::list))
                             .route(web::post().to(follow_ups::add))
                             .default_service(web::to(|| not_allowed("GET, POST"))),
+                    )
+                    .service(
+                        web::resource("/alertmanager")
+                            .route(web::post().to(alertmanager::receive_webhook))
+                            .default_service(web::to(|| not_allowed("POST"))),
                     )
                     .service(
                         web::resource("/openapi.json")

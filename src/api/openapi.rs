@@ -43,13 +43,15 @@ pub const BEARER: &str = "bearer";
         super::incidents::key_times,
         super::follow_ups::list,
         super::follow_ups::add,
+        super::alertmanager::receive_webhook,
         serve,
     ),
     components(schemas(crate::web::problem::Problem, crate::web::problem::FieldProblem)),
     security(("bearer" = [])),
     modifiers(&Completion),
     tags((name = "incidents", description = "Incidents: declare, list, read, change."),
-         (name = "meta", description = "This document.")),
+         (name = "meta", description = "This document."),
+         (name = "alertmanager", description = "The Prometheus Alertmanager webhook receiver.")),
 )]
 pub struct ApiDoc;
 
@@ -141,6 +143,19 @@ fn problems_for(operation_id: &str) -> Vec<(u16, &'static str)> {
             ));
             statuses.extend(body);
             statuses.push(number);
+        }
+        "receiveAlertmanager" => {
+            statuses.push((
+                400,
+                "The body is not JSON, lacks a required field, has a field of the wrong type, is not version 4, \
+                 or holds a time or fingerprint that cannot be read. Nothing was stored.",
+            ));
+            statuses.extend(body);
+            statuses.push((
+                404,
+                "The Alertmanager receiver is off: the server has no `[alertmanager]` section.",
+            ));
+            statuses.push(invalid);
         }
         _ => {}
     }

@@ -198,7 +198,11 @@ pub struct TimelineEntry {
     /// `key_time_changed` (a key time set by hand: `field` names it, the values are UTC),
     /// `declined` (closed as not an incident: `body` is the reason), `merged` (closed as a
     /// duplicate: `new_value` is the survivor's number) and `merged_in` (on the survivor:
-    /// `new_value` is the duplicate's number).
+    /// `new_value` is the duplicate's number). From the Alertmanager receiver: `alert_firing` and
+    /// `alert_resolved` (`field` is the fingerprint, `old_value` the start, `new_value` the end,
+    /// `body` the labels, annotations and source), `alert_unknown_service` (`field` is the label,
+    /// `new_value` its value), `alert_group_follows` (`old_value` is the closed incident's number)
+    /// and `alert_group_moved` (`new_value` is the new incident's number).
     pub kind: String,
     /// The field a change touched.
     pub field: Option<String>,

@@ -219,6 +219,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_groups (id) {
+        id -> BigInt,
+        group_key_hash -> Text,
+        group_key -> Text,
+        receiver -> Text,
+        incident_id -> BigInt,
+        external_url -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        incident_id -> BigInt,
+        fingerprint -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        status -> Text,
+        /// JSON object of the alert's labels.
+        labels -> Text,
+        /// JSON object of the alert's annotations.
+        annotations -> Text,
+        generator_url -> Text,
+        firing_entry_id -> Nullable<BigInt>,
+        resolved_entry_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(external_refs -> incidents (incident_id));
 diesel::joinable!(status_updates -> incidents (incident_id));
 diesel::joinable!(nudges -> incidents (incident_id));
@@ -227,6 +261,8 @@ diesel::joinable!(incident_services -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
 diesel::joinable!(outbox -> incidents (incident_id));
 diesel::joinable!(follow_ups -> incidents (incident_id));
+diesel::joinable!(alert_groups -> incidents (incident_id));
+diesel::joinable!(alerts -> alert_groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     counters,
@@ -246,4 +282,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     follow_ups,
     incident_roles,
     slack_requests_seen,
+    alert_groups,
+    alerts,
 );

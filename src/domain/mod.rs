@@ -2,6 +2,7 @@
 //! valid values. Nothing here touches the web framework or the database, so every rule can be
 //! unit-tested in isolation and reused by the form handlers, the worker and (later) the API.
 
+pub mod alert;
 pub mod declaration;
 pub mod event;
 pub mod follow_up;

@@ -4,10 +4,13 @@ use sha2::{Digest, Sha256};
 
 use super::ServiceError;
 use super::lifecycle::{enqueue, entry, snapshot};
-use crate::db::models::{IdempotencyRecord, NewIncident, idempotency, incident, timeline};
+use chrono::NaiveDateTime;
+
+use crate::db::DbConnection;
+use crate::db::models::{IdempotencyRecord, IncidentRow, NewIncident, idempotency, incident, timeline};
 use crate::db::{DbError, is_unique_violation};
 use crate::domain::declaration::now_utc;
-use crate::domain::{Actor, DeclarationInput, EventKind, Status};
+use crate::domain::{Actor, Declaration, DeclarationInput, EventKind, Status};
 use crate::state::AppState;
 
 /// The result of pressing the button.
@@ -87,54 +90,8 @@ pub async fn declare(
                 return repeat_of(&prior, &hash2, &actor2);
             }
             let now = now_utc();
-            let number = incident::allocate_number(conn)?;
-            let d = &declaration;
-            let id = incident::insert(
-                conn,
-                &NewIncident {
-                    number,
-                    title: d.title.as_str(),
-                    severity: &d.severity,
-                    status: Status::Investigating.as_str(),
-                    summary: &d.summary,
-                    declared_by_name: &d.declared_by.name,
-                    declared_by_email: &d.declared_by.email,
-                    lead_name: d.lead.as_ref().map(|l| l.name.as_str()),
-                    lead_email: d.lead.as_ref().map(|l| l.email.as_str()),
-                    drill: d.drill,
-                    impact_started_at: d.impact_started_at,
-                    declared_at: now,
-                    updated_at: now,
-                },
-            )?;
-            incident::insert_services(conn, id, &d.services)?;
-            let row = incident::find_by_number(conn, number)?.ok_or(ServiceError::NotFound)?;
-            let mut declared = entry(&row, &d.declared_by, now, "declared");
-            declared.new_value = Some(format!(
-                "{} \u{00b7} {}{}",
-                d.severity,
-                Status::Investigating.as_str(),
-                if d.drill { " \u{00b7} drill" } else { "" }
-            ));
-            let entry_id = timeline::insert(conn, &declared)?;
-            if let Some(lead) = &d.lead {
-                let mut took_lead = entry(&row, &d.declared_by, now, "lead_changed");
-                took_lead.field = Some("lead".into());
-                took_lead.new_value = Some(lead.name.clone());
-                timeline::insert(conn, &took_lead)?;
-            }
-            let snap = snapshot(&st, &row, d.services.clone());
-            enqueue(
-                conn,
-                &st,
-                &snap,
-                entry_id,
-                EventKind::Declared,
-                &d.declared_by,
-                None,
-                None,
-                now,
-            )?;
+            let (row, _) = write_declaration(conn, &st, &declaration, now)?;
+            let number = row.number;
             if let Some(k) = &key2 {
                 idempotency::insert(
                     conn,
@@ -172,6 +129,67 @@ pub async fn declare(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Writes a checked declaration inside the caller's transaction: the incident with its number,
+/// services, `declared` entry (and `lead_changed` when the declarer leads) and its outbox rows.
+/// Returns the stored incident and the id of its `declared` entry. Used by [`declare`] and by the
+/// Alertmanager receiver, which adds its own rows in the same transaction.
+pub(crate) fn write_declaration(
+    conn: &mut DbConnection,
+    st: &AppState,
+    declaration: &Declaration,
+    now: NaiveDateTime,
+) -> Result<(IncidentRow, i64), ServiceError> {
+    let number = incident::allocate_number(conn)?;
+    let d = declaration;
+    let id = incident::insert(
+        conn,
+        &NewIncident {
+            number,
+            title: d.title.as_str(),
+            severity: &d.severity,
+            status: Status::Investigating.as_str(),
+            summary: &d.summary,
+            declared_by_name: &d.declared_by.name,
+            declared_by_email: &d.declared_by.email,
+            lead_name: d.lead.as_ref().map(|l| l.name.as_str()),
+            lead_email: d.lead.as_ref().map(|l| l.email.as_str()),
+            drill: d.drill,
+            impact_started_at: d.impact_started_at,
+            declared_at: now,
+            updated_at: now,
+        },
+    )?;
+    incident::insert_services(conn, id, &d.services)?;
+    let row = incident::find_by_number(conn, number)?.ok_or(ServiceError::NotFound)?;
+    let mut declared = entry(&row, &d.declared_by, now, "declared");
+    declared.new_value = Some(format!(
+        "{} \u{00b7} {}{}",
+        d.severity,
+        Status::Investigating.as_str(),
+        if d.drill { " \u{00b7} drill" } else { "" }
+    ));
+    let entry_id = timeline::insert(conn, &declared)?;
+    if let Some(lead) = &d.lead {
+        let mut took_lead = entry(&row, &d.declared_by, now, "lead_changed");
+        took_lead.field = Some("lead".into());
+        took_lead.new_value = Some(lead.name.clone());
+        timeline::insert(conn, &took_lead)?;
+    }
+    let snap = snapshot(st, &row, d.services.clone());
+    enqueue(
+        conn,
+        st,
+        &snap,
+        entry_id,
+        EventKind::Declared,
+        &d.declared_by,
+        None,
+        None,
+        now,
+    )?;
+    Ok((row, entry_id))
 }
 
 fn repeat_of(prior: &IdempotencyRecord, hash: &str, actor: &Actor) -> Result<Declared, ServiceError> {

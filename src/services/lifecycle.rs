@@ -239,43 +239,55 @@ where
     let st = state.clone();
     state
         .db
-        .write(move |conn| -> Result<(), ServiceError> {
-            let mut row = incident::find_by_number_for_update(conn, number)?.ok_or(ServiceError::NotFound)?;
-            let now = now_utc();
-            let applied = apply(&mut row, &actor, now)?;
-            row.updated_at = now;
-            let mustered = musters(&row, &actor);
-            if mustered {
-                row.mustered_at = Some(now);
-            }
-            incident::update(conn, &row)?;
-            let entry_id = timeline::insert(conn, &applied.entry)?;
-            if let Some(mut update) = applied.update {
-                update.timeline_entry_id = entry_id;
-                status_update::insert(conn, &update)?;
-            }
-            if mustered {
-                let mut e = entry(&row, &actor, now, "mustered");
-                e.field = Some(KeyTime::Mustered.field().into());
-                e.new_value = Some(iso(now));
-                timeline::insert(conn, &e)?;
-            }
-            let snap = load_snapshot(conn, &st, &row)?;
-            enqueue(
-                conn,
-                &st,
-                &snap,
-                entry_id,
-                applied.event,
-                &actor,
-                applied.change,
-                applied.note,
-                now,
-            )?;
-            Ok(())
-        })
+        .write(move |conn| mutate_in(conn, &st, number, &actor, &apply))
         .await?;
     state.wake.notify_one();
+    Ok(())
+}
+
+/// [`mutate`] inside the caller's transaction (the caller wakes the worker after commit).
+pub(super) fn mutate_in<F>(
+    conn: &mut DbConnection,
+    st: &AppState,
+    number: i64,
+    actor: &Actor,
+    apply: &F,
+) -> Result<(), ServiceError>
+where
+    F: Fn(&mut IncidentRow, &Actor, NaiveDateTime) -> Result<Applied, ServiceError>,
+{
+    let mut row = incident::find_by_number_for_update(conn, number)?.ok_or(ServiceError::NotFound)?;
+    let now = now_utc();
+    let applied = apply(&mut row, actor, now)?;
+    row.updated_at = now;
+    let mustered = musters(&row, actor);
+    if mustered {
+        row.mustered_at = Some(now);
+    }
+    incident::update(conn, &row)?;
+    let entry_id = timeline::insert(conn, &applied.entry)?;
+    if let Some(mut update) = applied.update {
+        update.timeline_entry_id = entry_id;
+        status_update::insert(conn, &update)?;
+    }
+    if mustered {
+        let mut e = entry(&row, actor, now, "mustered");
+        e.field = Some(KeyTime::Mustered.field().into());
+        e.new_value = Some(iso(now));
+        timeline::insert(conn, &e)?;
+    }
+    let snap = load_snapshot(conn, st, &row)?;
+    enqueue(
+        conn,
+        st,
+        &snap,
+        entry_id,
+        applied.event,
+        actor,
+        applied.change,
+        applied.note,
+        now,
+    )?;
     Ok(())
 }
 
@@ -490,8 +502,16 @@ pub async fn change_status(
              use their own forms on the incident page.",
         ));
     }
-    let expected = expected.to_string();
-    mutate(state, number, actor, move |row, actor, now| {
+    mutate(state, number, actor, move_status(to, expected.to_string())).await
+}
+
+/// The change that moves the status to `to` from `expected` (refused when the incident is no
+/// longer there), for [`mutate`] or [`mutate_in`]. `to` must be a plain target.
+pub(super) fn move_status(
+    to: Status,
+    expected: String,
+) -> impl Fn(&mut IncidentRow, &Actor, NaiveDateTime) -> Result<Applied, ServiceError> + Send + 'static {
+    move |row, actor, now| {
         let from =
             Status::parse(&row.status).ok_or_else(|| ServiceError::Conflict("stored status is corrupt".into()))?;
         if from.as_str() != expected {
@@ -532,8 +552,7 @@ pub async fn change_status(
             note: None,
             update: None,
         })
-    })
-    .await
+    }
 }
 
 /// Changes the severity (up or down).

@@ -2,6 +2,7 @@
 //! entry and its outbox rows in one transaction, and wakes the worker after commit. This is the
 //! only layer that opens multi-statement transactions; handlers stay thin.
 
+pub mod alertmanager;
 pub mod closures;
 pub mod declare;
 pub mod follow_ups;

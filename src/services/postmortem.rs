@@ -142,6 +142,16 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
         ),
         "merged" => format!("{who} merged it into INC-{new} as a duplicate."),
         "merged_in" => format!("{who} merged INC-{new} into this incident as a duplicate."),
+        "alert_firing" => format!("Alertmanager reported an alert firing (through {who}):"),
+        "alert_resolved" => format!("Alertmanager reported an alert resolved (through {who}):"),
+        "alert_unknown_service" => format!(
+            "The alert's {} label named {new}, which is not a configured service, so no service was set.",
+            e.field.as_deref().map(inline).unwrap_or_else(|| "service".into())
+        ),
+        "alert_group_follows" => {
+            format!("The alert group fired again after INC-{old} was closed; this incident continues it.")
+        }
+        "alert_group_moved" => format!("The alert group fired again and continues in INC-{new}."),
         other => format!("{who}: {}.", inline(&other.replace('_', " "))),
     }
 }
@@ -649,6 +659,7 @@ mod tests {
         resolved.old_value = Some("mitigated".into());
         resolved.new_value = Some("resolved".into());
         IncidentDetail {
+            alerts: vec![],
             follow_ups: vec![],
             row,
             services: vec!["checkout".into()],

@@ -157,6 +157,8 @@ pub struct IncidentDetail {
     pub follow_ups: Vec<crate::db::models::FollowUpRow>,
     /// Who holds its roles other than the lead (see [`super::roles::held_roles`]).
     pub roles: Vec<crate::db::models::RoleRow>,
+    /// The Prometheus Alertmanager alerts it has seen, in the order they arrived.
+    pub alerts: Vec<crate::db::models::AlertRow>,
 }
 
 /// Loads one incident by number, with the time zone of `viewer` (an email) when given.
@@ -180,6 +182,7 @@ pub async fn incident_detail(
             let follow_ups = crate::db::models::follow_up::list_for(conn, row.id)?;
             let roles = crate::db::models::role::list_for(conn, row.id)?;
             let merged_from = incident::merged_into(conn, row.number)?;
+            let alerts = crate::db::models::alert::list_for_incident(conn, row.id)?;
             let viewer_time_zone = match &viewer {
                 Some(email) => crate::db::models::user::time_zone_of(conn, email)?,
                 None => None,
@@ -196,6 +199,7 @@ pub async fn incident_detail(
                 deliveries,
                 merged_from,
                 external,
+                alerts,
             }))
         })
         .await?

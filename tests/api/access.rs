@@ -66,6 +66,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{number}/follow-ups"),
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/slack/commands"),
+    ("POST", "/api/v1/alertmanager"),
 ];
 
 fn is_api(path: &str) -> bool {

@@ -18,6 +18,8 @@ async fn app() -> (TestApp, TestDb) {
     let db = TestDb::new();
     let mut spawn = Spawn::new(&db);
     spawn.settings.services = vec![service("checkout", "Checkout", &[]), service("search", "Search", &[])];
+    // The Alertmanager receiver is on, so schemathesis exercises it too.
+    spawn.settings.alertmanager = Some(Default::default());
     let app = TestApp::spawn(spawn).await;
     redbutton::web::session::record_sign_in(
         &app.state,

@@ -11,6 +11,8 @@ mod oidc_tokens;
 
 mod access;
 
+mod alertmanager;
+mod alertmanager_real;
 mod api_v1;
 mod browser;
 mod cli;

@@ -1,6 +1,7 @@
 //! Row types and the queries on them. Functions take `&mut DbConnection` so that services can
 //! compose several of them inside one transaction.
 
+pub mod alert;
 pub mod api_token;
 pub mod external_ref;
 pub mod follow_up;
@@ -16,6 +17,7 @@ pub mod status_update;
 pub mod timeline;
 pub mod user;
 
+pub use alert::{AlertGroupRow, AlertRow, NewAlert, NewAlertGroup};
 pub use external_ref::ExternalRefRow;
 pub use follow_up::{FollowUpRow, NewFollowUp};
 pub use idempotency::IdempotencyRecord;

@@ -27,6 +27,47 @@ pub struct EntryView {
     pub kind: String,
     pub text: String,
     pub body: Option<String>,
+    /// The alert an `alert_firing` or `alert_resolved` entry recorded, shown instead of the body.
+    pub alert: Option<AlertView>,
+}
+
+/// An Alertmanager alert for display: its labels, annotations and source link.
+pub struct AlertView {
+    /// `name=value`, `alertname` first.
+    pub labels: Vec<String>,
+    /// (name, value).
+    pub annotations: Vec<(String, String)>,
+    /// The link to the rule in Prometheus, when it is an http(s) URL.
+    pub source: Option<String>,
+}
+
+/// The alert a timeline entry recorded, if it is an alert entry.
+fn alert_view(e: &TimelineEntryRow, alerts: &[crate::db::models::AlertRow]) -> Option<AlertView> {
+    use std::collections::BTreeMap;
+    if !e.kind.starts_with("alert_") {
+        return None;
+    }
+    let a = alerts
+        .iter()
+        .find(|a| a.firing_entry_id == Some(e.id) || a.resolved_entry_id == Some(e.id))?;
+    let labels: BTreeMap<String, String> = serde_json::from_str(&a.labels).unwrap_or_default();
+    let annotations: BTreeMap<String, String> = serde_json::from_str(&a.annotations).unwrap_or_default();
+    let mut shown: Vec<String> = labels
+        .get("alertname")
+        .map(|n| format!("alertname={n}"))
+        .into_iter()
+        .collect();
+    shown.extend(
+        labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != "alertname")
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    Some(AlertView {
+        labels: shown,
+        annotations: annotations.into_iter().collect(),
+        source: crate::domain::alert::http_url(&a.generator_url).map(str::to_string),
+    })
 }
 
 /// A delivery for display.
@@ -278,6 +319,22 @@ fn describe(e: &TimelineEntryRow, tz: Tz) -> String {
             Some("due_on") => format!("moved a follow-up's due date from {old} to {new}:"),
             _ => "changed a follow-up:".into(),
         },
+        "alert_firing" => format!(
+            "recorded a firing alert (started {})",
+            entry_time(e.old_value.as_deref(), tz)
+        ),
+        "alert_resolved" => format!(
+            "recorded a resolved alert (ended {})",
+            entry_time(e.new_value.as_deref(), tz)
+        ),
+        "alert_unknown_service" => format!(
+            "could not set the service: the alert's {} label is \u{201c}{new}\u{201d}, which is not a configured service",
+            e.field.as_deref().unwrap_or("service")
+        ),
+        "alert_group_follows" => {
+            format!("opened this incident because the alert group of INC-{old} fired again after it was closed")
+        }
+        "alert_group_moved" => format!("saw the alert group fire again; it continues in INC-{new}"),
         other => other.replace('_', " "),
     }
 }
@@ -449,6 +506,7 @@ fn build(state: &AppState, user: &Principal, d: IncidentDetail, error: Option<St
                     describe(e, tz)
                 },
                 body: e.body.clone(),
+                alert: alert_view(e, &d.alerts),
             })
             .collect(),
         deliveries: d.deliveries.iter().map(|x| delivery_view(x, tz)).collect(),
