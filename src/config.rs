@@ -14,6 +14,8 @@ use crate::domain::{EventKind, UNKNOWN_SEVERITY, is_plausible_email};
 
 pub mod roles;
 pub use roles::{Role, RoleSetting};
+pub mod insights;
+pub use insights::InsightsSettings;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +46,8 @@ pub struct Settings {
     pub roles: Vec<RoleSetting>,
     /// Where drills go, and the scenarios the dashboard's "Start a drill" offers.
     pub drills: Option<DrillSettings>,
+    /// Working hours and high severity for the insights page (see [`insights`]).
+    pub insights: InsightsSettings,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -97,6 +101,7 @@ impl Default for Settings {
             conference: ConferenceSettings::default(),
             roles: Vec::new(),
             drills: None,
+            insights: InsightsSettings::default(),
             secret_values: Default::default(),
         }
     }
@@ -814,6 +819,7 @@ impl Settings {
             check_http_url("conference.default_url", url)?;
         }
         roles::validate(self)?;
+        insights::validate(self)?;
 
         let configured = self.enabled_notifiers();
         let known: Vec<&str> = BUILTIN_NOTIFIERS
