@@ -5,6 +5,7 @@
 pub mod closures;
 pub mod declare;
 pub mod follow_ups;
+pub mod insights;
 pub mod lifecycle;
 pub mod metrics;
 pub mod nudges;
