@@ -1,6 +1,7 @@
 //! The web layer: routes, pages, forms and the small helpers they share. Handlers are thin: they
 //! parse the request, call a use case in `services`, and render a page or redirect.
 
+pub mod charts;
 pub mod form;
 pub mod limits;
 pub mod markdown;
@@ -67,7 +68,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/incidents/{number}/deliveries/{id}/retry",
             web::post().to(pages::incident::retry),
-        );
+        )
+        .route("/insights", web::get().to(pages::insights::show))
+        .route("/insights/incidents.csv", web::get().to(pages::insights::csv));
 }
 
 /// The error page.

@@ -64,6 +64,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/incidents/{number}/follow-ups"),
     ("POST", "/api/v1/incidents/{number}/follow-ups"),
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/insights"),
+    ("GET", "/insights/incidents.csv"),
 ];
 
 fn is_api(path: &str) -> bool {
