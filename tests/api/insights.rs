@@ -14,7 +14,8 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use diesel::prelude::*;
 use redbutton::config::Settings;
 use redbutton::config::insights::{HoursSetting, ZoneSetting};
-use redbutton::db::models::{NewIncident, NewOutboxRow, NewTimelineEntry, incident, outbox, timeline};
+use redbutton::db::DbConnection;
+use redbutton::db::models::{NewOutboxRow, NewTimelineEntry};
 use redbutton::services::insights::{self, Filters, Metric};
 
 use crate::helpers::*;
@@ -258,58 +259,132 @@ pub fn dst_edge(number: i64) -> Vec<Plan> {
         .collect()
 }
 
-/// Writes plans through the db models, 500 incidents per transaction.
+/// A whole incident row, key times included, so a batch is one statement.
+#[derive(Insertable)]
+#[diesel(table_name = redbutton::db::schema::incidents)]
+struct GeneratedIncident<'a> {
+    number: i64,
+    title: &'a str,
+    severity: &'a str,
+    status: &'a str,
+    summary: &'a str,
+    declared_by_name: &'a str,
+    declared_by_email: &'a str,
+    lead_name: Option<&'a str>,
+    drill: bool,
+    impact_started_at: Option<NaiveDateTime>,
+    declared_at: NaiveDateTime,
+    mustered_at: Option<NaiveDateTime>,
+    mitigated_at: Option<NaiveDateTime>,
+    resolved_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
+/// The incident and the table it goes in, for [`insert_all`].
+#[derive(Insertable)]
+#[diesel(table_name = redbutton::db::schema::incident_services)]
+struct ServiceRow<'a> {
+    incident_id: i64,
+    service: &'a str,
+}
+
+/// Inserts rows: one multi-row statement on PostgreSQL (round trips are what cost there), one
+/// statement per row on SQLite (in-process, and diesel's SQLite batch insert does not take
+/// optional columns).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            DbConnection::Postgresql(c) => {
+                if !$rows.is_empty() {
+                    diesel::insert_into($table).values($rows).execute(c)?;
+                }
+            }
+            DbConnection::Sqlite(c) => {
+                for r in $rows.iter() {
+                    diesel::insert_into($table).values(r).execute(c)?;
+                }
+            }
+        }
+    };
+}
+
+/// Writes plans with the db row types, 500 incidents per transaction.
 pub async fn write(app: &TestApp, plans: &[Plan]) {
     for chunk in plans.chunks(500) {
         let chunk = chunk.to_vec();
         app.state
             .db
             .write(move |conn| -> Result<(), redbutton::db::DbError> {
-                use redbutton::db::schema::incidents::dsl as inc;
-                for p in &chunk {
-                    let number = incident::allocate_number(conn)?;
-                    assert_eq!(number, p.number, "numbers follow the plan");
-                    let id = incident::insert(
-                        conn,
-                        &NewIncident {
-                            number,
-                            title: &p.title,
-                            severity: p.severity,
-                            status: p.status,
-                            summary: "Generated.",
-                            declared_by_name: "Generator",
-                            declared_by_email: "generator@example.com",
-                            lead_name: (!p.lead.is_empty()).then_some(p.lead),
-                            lead_email: None,
-                            drill: p.drill,
-                            impact_started_at: p.impact_started,
-                            declared_at: p.declared,
-                            updated_at: p.resolved,
-                        },
-                    )?;
-                    diesel::update(inc::incidents.find(id))
-                        .set((
-                            inc::mustered_at.eq(p.mustered),
-                            inc::mitigated_at.eq(Some(p.mitigated)),
-                            inc::resolved_at.eq(Some(p.resolved)),
-                        ))
-                        .execute(conn)?;
-                    let services: Vec<String> = p.services.iter().map(|s| s.to_string()).collect();
-                    incident::insert_services(conn, id, &services)?;
-                    let entry = |at, kind: &str| NewTimelineEntry {
-                        incident_id: id,
-                        at,
-                        actor_name: "Generator".into(),
-                        actor_email: "generator@example.com".into(),
-                        kind: kind.into(),
-                        field: None,
-                        old_value: None,
-                        new_value: None,
-                        body: None,
-                    };
-                    let declared_entry = timeline::insert(conn, &entry(p.declared, "declared"))?;
+                use redbutton::db::schema::{counters, incident_services, incidents, outbox as o, timeline_entries};
+                let rows: Vec<GeneratedIncident> = chunk
+                    .iter()
+                    .map(|p| GeneratedIncident {
+                        number: p.number,
+                        title: &p.title,
+                        severity: p.severity,
+                        status: p.status,
+                        summary: "Generated.",
+                        declared_by_name: "Generator",
+                        declared_by_email: "generator@example.com",
+                        lead_name: (!p.lead.is_empty()).then_some(p.lead),
+                        drill: p.drill,
+                        impact_started_at: p.impact_started,
+                        declared_at: p.declared,
+                        mustered_at: p.mustered,
+                        mitigated_at: Some(p.mitigated),
+                        resolved_at: Some(p.resolved),
+                        updated_at: p.resolved,
+                    })
+                    .collect();
+                let ids: Vec<i64> = match &mut *conn {
+                    DbConnection::Postgresql(c) => diesel::insert_into(incidents::table)
+                        .values(&rows)
+                        .returning(incidents::id)
+                        .get_results(c)?,
+                    DbConnection::Sqlite(c) => rows
+                        .iter()
+                        .map(|r| {
+                            diesel::insert_into(incidents::table)
+                                .values(r)
+                                .returning(incidents::id)
+                                .get_result(c)
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+                assert_eq!(ids.len(), chunk.len());
+                let last = chunk.last().map(|p| p.number).unwrap_or(0);
+                diesel::update(counters::table.filter(counters::name.eq("incident_number")))
+                    .set(counters::value.eq(last))
+                    .execute(conn)?;
+                let services: Vec<ServiceRow> = chunk
+                    .iter()
+                    .zip(&ids)
+                    .flat_map(|(p, id)| {
+                        p.services.iter().map(move |s| ServiceRow {
+                            incident_id: *id,
+                            service: s,
+                        })
+                    })
+                    .collect();
+                insert_all!(&mut *conn, incident_services::table, &services);
+                let entry = |id: i64, at, kind: &str| NewTimelineEntry {
+                    incident_id: id,
+                    at,
+                    actor_name: "Generator".into(),
+                    actor_email: "generator@example.com".into(),
+                    kind: kind.into(),
+                    field: None,
+                    old_value: None,
+                    new_value: None,
+                    body: None,
+                };
+                let mut entries = Vec::new();
+                let mut pages = Vec::new();
+                for (p, id) in chunk.iter().zip(&ids) {
+                    entries.push(entry(*id, p.declared, "declared"));
                     for (at, role, holder) in &p.roles {
                         let mut e = entry(
+                            *id,
                             *at,
                             if *role == "lead" {
                                 "lead_changed"
@@ -319,15 +394,12 @@ pub async fn write(app: &TestApp, plans: &[Plan]) {
                         );
                         e.field = Some(role.to_string());
                         e.new_value = holder.map(str::to_string);
-                        timeline::insert(conn, &e)?;
+                        entries.push(e);
                     }
-                    let rows: Vec<NewOutboxRow> = p
-                        .pages
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (notifier, event, state, at, payload))| NewOutboxRow {
-                            incident_id: id,
-                            timeline_entry_id: Some(declared_entry),
+                    for (k, (notifier, event, state, at, payload)) in p.pages.iter().enumerate() {
+                        pages.push(NewOutboxRow {
+                            incident_id: *id,
+                            timeline_entry_id: None,
                             notifier: notifier.to_string(),
                             event: event.to_string(),
                             idempotency_key: format!("gen-{}-{k}", p.number),
@@ -343,14 +415,14 @@ pub async fn write(app: &TestApp, plans: &[Plan]) {
                             updated_at: *at,
                             sequence_key: Some(format!("{id}:{notifier}")),
                             target: None,
-                        })
-                        .collect();
-                    outbox::insert_many(conn, &rows)?;
-                    use redbutton::db::schema::outbox::dsl as o;
-                    diesel::update(o::outbox.filter(o::incident_id.eq(id)).filter(o::state.eq("done")))
-                        .set(o::delivered_at.eq(o::updated_at.nullable()))
-                        .execute(conn)?;
+                        });
+                    }
                 }
+                insert_all!(&mut *conn, timeline_entries::table, &entries);
+                insert_all!(&mut *conn, o::table, &pages);
+                diesel::update(o::table.filter(o::state.eq("done")).filter(o::delivered_at.is_null()))
+                    .set(o::delivered_at.eq(o::updated_at.nullable()))
+                    .execute(conn)?;
                 Ok(())
             })
             .await
