@@ -148,8 +148,8 @@ pub fn columns(
     x_title: &str,
     y_title: &str,
 ) -> Columns {
-    let (width, height) = (1000.0, 300.0);
-    let (left, right, top, bottom) = (52.0, 988.0, 14.0, 250.0);
+    let (width, height) = (1100.0, 300.0);
+    let (left, right, top, bottom) = (52.0, 1088.0, 14.0, 250.0);
     let max = values.iter().map(|v| v.iter().sum::<usize>()).max().unwrap_or(0) as f64;
     let (step, end) = count_scale(max.max(1.0), 5.0);
     let y = |v: f64| bottom - (bottom - top) * v / end;
@@ -274,7 +274,7 @@ fn frame(id: &str, title: &str, desc: &str, n: usize, x_title: &str, boxes: bool
     let top = 8.0;
     let bottom = top + ROW_H * n.max(1) as f64;
     let (width, left, right) = match width {
-        Width::Narrow => (380.0, 96.0, 318.0),
+        Width::Narrow => (380.0, 96.0, 312.0),
         Width::Wide => (760.0, 170.0, 660.0),
     };
     Rows {
@@ -444,7 +444,7 @@ pub fn boxes(id: &str, title: &str, desc: &str, items: &[(String, Option<BoxStat
                 tip,
             }),
             value: Label {
-                x: c.right + 6.0,
+                x: c.right + 14.0,
                 y: r1(y + 4.0),
                 text: short_duration(s.median),
             },
