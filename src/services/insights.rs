@@ -596,21 +596,19 @@ pub fn compute(h: &History, f: &Filters, settings: &Settings, now: NaiveDateTime
     }
 }
 
+/// Monday to Friday, 09:00 to 17:00 UTC, no zones: the default `[insights]`. Settings are checked
+/// at start, so this only stands in for hand-built settings whose hours do not read.
 fn fallback_calendar() -> Calendar {
-    // Settings are validated at start, so this is only reached by hand-built settings in code.
-    let s = Settings::default();
-    crate::config::InsightsSettings::default()
-        .calendar(&s)
-        .unwrap_or(Calendar {
-            default: crate::config::insights::WorkingHours {
-                tz: chrono_tz::Tz::UTC,
-                days: [true, true, true, true, true, false, false],
-                start_minute: 9 * 60,
-                end_minute: 17 * 60,
-            },
-            zones: Vec::new(),
-            by_service: HashMap::new(),
-        })
+    Calendar {
+        default: crate::config::insights::WorkingHours {
+            tz: chrono_tz::Tz::UTC,
+            days: [true, true, true, true, true, false, false],
+            start_minute: 9 * 60,
+            end_minute: 17 * 60,
+        },
+        zones: Vec::new(),
+        by_service: HashMap::new(),
+    }
 }
 
 /// Classifies the pages of the chosen incidents.
