@@ -16,6 +16,8 @@ pub mod alertmanager;
 pub mod roles;
 pub use alertmanager::AlertmanagerSettings;
 pub use roles::{Role, RoleSetting};
+pub mod insights;
+pub use insights::InsightsSettings;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +52,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// The Prometheus Alertmanager receiver; off (404) without this section.
     pub alertmanager: Option<AlertmanagerSettings>,
+    /// Working hours and high severity for the insights page (see [`insights`]).
+    pub insights: InsightsSettings,
     /// Values for secret variables supplied in code (tests, embedders); looked up before the
     /// process environment. Never read from the file.
     #[serde(skip)]
@@ -105,6 +109,7 @@ impl Default for Settings {
             drills: None,
             metrics: MetricsSettings::default(),
             alertmanager: None,
+            insights: InsightsSettings::default(),
             secret_values: Default::default(),
         }
     }
@@ -852,6 +857,7 @@ impl Settings {
             check_http_url("conference.default_url", url)?;
         }
         roles::validate(self)?;
+        insights::validate(self)?;
 
         let configured = self.enabled_notifiers();
         let known: Vec<&str> = BUILTIN_NOTIFIERS

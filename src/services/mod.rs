@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod closures;
 pub mod declare;
 pub mod follow_ups;
+pub mod insights;
 pub mod lifecycle;
 pub mod metrics;
 pub mod nudges;

@@ -1,6 +1,7 @@
 //! The web layer: routes, pages, forms and the small helpers they share. Handlers are thin: they
 //! parse the request, call a use case in `services`, and render a page or redirect.
 
+pub mod charts;
 pub mod form;
 pub mod limits;
 pub mod markdown;
@@ -70,7 +71,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/incidents/{number}/deliveries/{id}/retry",
             web::post().to(pages::incident::retry),
         )
-        .route("/slack/commands", web::post().to(slack_commands::receive));
+        .route("/slack/commands", web::post().to(slack_commands::receive))
+        .route("/insights", web::get().to(pages::insights::show))
+        .route("/insights/incidents.csv", web::get().to(pages::insights::csv));
 }
 
 /// The error page.

@@ -67,6 +67,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/slack/commands"),
     ("POST", "/api/v1/alertmanager"),
+    ("GET", "/insights"),
+    ("GET", "/insights/incidents.csv"),
 ];
 
 fn is_api(path: &str) -> bool {

@@ -550,3 +550,95 @@ async fn the_incident_page_follows_another_sessions_changes_live() {
     other.stop().await;
     app.stop().await;
 }
+
+/// The insights page over the generated history of 3,000 incidents (`tests/api/insights.rs`),
+/// ending today so the default range (the last 90 days) shows most of it: every chart is there
+/// with its bars, boxes and labels, the browser reports no CSP violation (the charts use no
+/// inline style or script), and a screenshot of the whole page is saved.
+#[tokio::test]
+async fn the_insights_page_draws_its_charts_in_a_browser() {
+    let Some((browser, driver_path)) = browser_paths() else {
+        return;
+    };
+    let db = TestDb::new();
+    let mut spec = Spawn::new(&db);
+    spec.settings = crate::insights::settings();
+    spec.worker = false;
+    let app = TestApp::spawn(spec).await;
+    let n = 3000;
+    let now = chrono::Utc::now().naive_utc();
+    let base = now - chrono::Duration::minutes(67 * n as i64) - chrono::Duration::hours(6);
+    let plans = crate::insights::generate(&app, base, n).await;
+    let today = now.date();
+    let from = today - chrono::Duration::days(89);
+    let monday = |d: chrono::NaiveDate| {
+        use chrono::Datelike;
+        d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64)
+    };
+    let weeks = ((monday(today) - monday(from)).num_days() / 7 + 1) as usize;
+    let shown = plans
+        .iter()
+        .filter(|p| p.counts() && p.declared.date() >= from && p.declared.date() <= today)
+        .count();
+
+    let driver = Driver::start(&driver_path).await;
+    let c = open_browser(&driver, &browser, Device::Desktop).await;
+    let mut w = Walk {
+        c,
+        base: app.address.clone(),
+        device: Device::Desktop,
+        shots: vec![],
+    };
+    w.goto("/insights").await;
+    w.type_into("input[name=name]", "Sam Reliability").await;
+    w.type_into("input[name=email]", "sam@example.com").await;
+    w.click("form[action='/identify'] button[type=submit]").await;
+    assert_eq!(w.path().await, "/insights");
+    assert!(
+        w.text("h1 + p")
+            .await
+            .contains(&format!("{shown} incidents declared from {from} to {today}")),
+        "{}",
+        w.text("h1 + p").await
+    );
+
+    let count = |css: &'static str| {
+        let c = w.c.clone();
+        async move { c.find_all(Locator::Css(css)).await.unwrap().len() }
+    };
+    assert_eq!(count("svg.chart-svg[role=img]").await, 12, "every chart is drawn");
+    assert_eq!(count("#chart-weekly .x-labels text").await, weeks, "one label per week");
+    assert!(count("#chart-weekly rect.bar").await >= weeks * 3, "stacked bars");
+    assert_eq!(
+        count("#chart-time-resolve .row rect.box").await,
+        weeks,
+        "a box per week"
+    );
+    assert_eq!(
+        count("#chart-service-mitigate .row rect.box").await,
+        5,
+        "a box per service"
+    );
+    assert_eq!(count("#chart-responders .row rect.bar").await, 7, "a bar per person");
+    assert_eq!(count("#chart-hot-incidents .row rect.bar").await, 5);
+    assert!(count("#chart-pages rect.bar").await >= 24, "pages at every hour");
+    assert!(w.text("#chart-weekly").await.contains("Incidents"), "axis title");
+    let total: usize = w.text("#pages-total").await.parse().unwrap();
+    let working: usize = w.text("#pages-working").await.parse().unwrap();
+    let off: usize = w.text("#pages-off").await.parse().unwrap();
+    assert!(total > 100 && working + off == total, "{working} + {off} = {total}");
+    w.console_is_clean("insights").await;
+    w.screenshot("insights").await;
+
+    // The numbers are in tables too, behind a click.
+    w.c.find(Locator::Css("#weekly details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(w.text("#weekly details table").await.contains("SEV1"));
+    w.c.close().await.unwrap();
+    drop(driver);
+    app.stop().await;
+}

@@ -25,6 +25,7 @@ mod fanout;
 mod faults;
 mod follow_ups;
 mod hostile;
+mod insights;
 mod jira;
 mod keytimes;
 mod lifecycle;

@@ -7,6 +7,7 @@ pub mod external_ref;
 pub mod follow_up;
 pub mod idempotency;
 pub mod incident;
+pub mod insights;
 pub mod login_attempt;
 pub mod outbox;
 pub mod role;

@@ -9,6 +9,7 @@ pub mod follow_ups;
 pub mod health;
 pub mod identify;
 pub mod incident;
+pub mod insights;
 pub mod me;
 pub mod metrics;
 pub mod postmortem;
