@@ -548,10 +548,14 @@ async fn pages(report: &mut Report, backend: &str, dir: &Path, db_url: &str, siz
         let dash = page_latency(&session, "/", 200).await;
         let past = page_latency(&session, "/?status=resolved&page=3", 200).await;
         let incident = page_latency(&session, &format!("/incidents/{}", size / 2), 200).await;
+        // The seeded history starts on 2024-01-01 at one incident every 7 minutes, so this range
+        // (the longest the page allows) holds every one of them up to about 150,000.
+        let insights = page_latency(&session, "/insights?from=2024-01-01&to=2025-12-30", 50).await;
         for (what, s) in [
             ("dashboard", dash),
             ("dashboard, past page 3", past),
             ("incident page", incident),
+            ("insights over all of them", insights),
         ] {
             report.add(
                 backend,
@@ -803,6 +807,109 @@ async fn faults(report: &mut Report, dir: &Path, declares: usize, warm_up: usize
     }
 }
 
+/// The Alertmanager receiver: a notification for a group never seen (declares an incident) and the
+/// same notification again (a repeat, which must add nothing), as Alertmanager sends them.
+async fn alertmanager(report: &mut Report, backend: &str, dir: &Path, db_url: &str, n: usize) {
+    let config = format!("{SERVICES}[alertmanager]\n[alertmanager.severities]\ncritical = \"SEV1\"\n");
+    let (server, _) = Server::start(dir, db_url, &config, &[]).await;
+    let session = Session::new(&server.base);
+    session.sign_in().await;
+    let html = session.get("/admin/tokens").await.text().await.expect("tokens page");
+    let csrf = hidden(&html, "csrf");
+    let made = session
+        .post(
+            "/admin/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "alertmanager"),
+                ("scopes", "incidents:declare"),
+                ("expires_in_days", ""),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .expect("token made");
+    // The page also shows "rbt_…" in its help text; the new token is the long one.
+    let token = made
+        .match_indices("rbt_")
+        .map(|(at, _)| {
+            made[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect::<String>()
+        })
+        .max_by_key(String::len)
+        .filter(|t| t.len() > 20)
+        .unwrap_or_else(|| panic!("the new token is shown once: {made}"));
+    let client = reqwest::Client::new();
+    let body = |group: usize| {
+        json!({
+            "version": "4",
+            "groupKey": format!("{{}}:{{alertname=\"HighErrorRate\", service=\"checkout\", shard=\"{group}\"}}"),
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "redbutton",
+            "groupLabels": {"alertname": "HighErrorRate", "service": "checkout"},
+            "commonLabels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
+            "commonAnnotations": {"summary": "Checkout error rate above 5%"},
+            "externalURL": "http://alertmanager.example:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical", "shard": group.to_string()},
+                "annotations": {"summary": "Checkout error rate above 5%"},
+                "startsAt": "2026-11-21T10:00:00.000Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.example:9090/graph",
+                "fingerprint": format!("{group:016x}")
+            }]
+        })
+    };
+    let send = |group: usize| {
+        let (client, token, url) = (
+            client.clone(),
+            token.clone(),
+            format!("{}/api/v1/alertmanager", server.base),
+        );
+        let body = body(group);
+        async move {
+            let started = Instant::now();
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("POST");
+            let took = started.elapsed();
+            let status = r.status();
+            assert!(
+                status.is_success(),
+                "the receiver answered {status}: {}",
+                r.text().await.unwrap_or_default()
+            );
+            took
+        }
+    };
+    let mut first = Vec::with_capacity(n);
+    for g in 0..n {
+        first.push(send(g).await);
+    }
+    let mut repeat = Vec::with_capacity(n);
+    for g in 0..n {
+        repeat.push(send(g).await);
+    }
+    for (what, lat) in [("new group (declares)", first), ("repeat of a known group", repeat)] {
+        let s = stats(lat);
+        report.add(
+            backend,
+            &format!("Alertmanager notification, {what}: p50 / p99"),
+            format!("{:.2} ms / {:.2} ms", ms(s.p50), ms(s.p99)),
+            json!({"p50_ms": ms(s.p50), "p99_ms": ms(s.p99), "n": n}),
+        );
+    }
+}
+
 async fn run_backend(report: &mut Report, backend: &str, db_url: &str, pages_url: &str, dir: &Path, args: &Args) {
     let (server, ready) = Server::start(dir, db_url, SERVICES, &[]).await;
     report.add(
@@ -821,6 +928,7 @@ async fn run_backend(report: &mut Report, backend: &str, db_url: &str, pages_url
     );
     declare_load(report, backend, &server, args.declares).await;
     drop(server);
+    alertmanager(report, backend, dir, db_url, if args.smoke { 20 } else { 500 }).await;
     fan_out(report, backend, dir, db_url, if args.smoke { 2 } else { 7 }).await;
     // History on its own database, so the load test's live incidents do not crowd the dashboard.
     pages(report, backend, dir, pages_url, &args.sizes).await;
