@@ -284,14 +284,8 @@ pub struct TeamsNotifier {
 impl std::fmt::Debug for TeamsNotifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Names only: the URLs are secrets.
-        let names: Vec<&str> = self
-            .default
-            .iter()
-            .chain(&self.channels)
-            .map(|d| d.name.as_str())
-            .collect();
         f.debug_struct("TeamsNotifier")
-            .field("channels", &names)
+            .field("channels", &self.names())
             .finish_non_exhaustive()
     }
 }
@@ -307,6 +301,15 @@ fn read_url(settings: &Settings, key: &str, var: &str) -> anyhow::Result<String>
 }
 
 impl TeamsNotifier {
+    /// The channels' display names (never their URLs, which are secrets).
+    fn names(&self) -> Vec<&str> {
+        self.default
+            .iter()
+            .chain(&self.channels)
+            .map(|d| d.name.as_str())
+            .collect()
+    }
+
     /// Builds it, reading every URL (the error names the key and variable, never the value).
     pub fn new(teams: &TeamsSettings, settings: &Settings) -> anyhow::Result<Self> {
         let default = match &teams.default_url_env {
@@ -439,15 +442,7 @@ impl Notifier for TeamsNotifier {
 
     fn probe(&self) -> BoxFuture<'_, Result<String, String>> {
         // A Workflows webhook has no read-only call; a test post would reach the channel.
-        Box::pin(async move {
-            let names: Vec<&str> = self
-                .default
-                .iter()
-                .chain(&self.channels)
-                .map(|d| d.name.as_str())
-                .collect();
-            Ok(format!("posts to {} (nothing was sent)", names.join(", ")))
-        })
+        Box::pin(async move { Ok(format!("posts to {} (nothing was sent)", self.names().join(", "))) })
     }
 }
 
