@@ -47,6 +47,16 @@ pub struct Received {
     pub mitigated: bool,
 }
 
+/// The severity an incident opened by this notification gets.
+fn severity_of(settings: &crate::config::Settings, cfg: &AlertmanagerSettings, n: &Notification) -> String {
+    n.severity(
+        &cfg.severity_label,
+        &cfg.severities,
+        &settings.severity_ids(),
+        &cfg.default_severity,
+    )
+}
+
 /// How many times a notification is tried again after losing a race to store its group first.
 const GROUP_RACE_RETRIES: usize = 3;
 
@@ -90,6 +100,11 @@ pub async fn receive(
             .await;
         match result {
             Ok(r) => {
+                if r.opened {
+                    state
+                        .metrics
+                        .declared(&severity_of(&state.settings, cfg, &notification));
+                }
                 state.wake.notify_one();
                 tracing::info!(
                     incident.number = r.incident,
@@ -244,12 +259,7 @@ fn open_incident(
         .filter(|t| *t <= now && t.and_utc().timestamp() >= 946_684_800);
     let input = DeclarationInput {
         title: n.title(&cfg.title_annotation),
-        severity: n.severity(
-            &cfg.severity_label,
-            &cfg.severities,
-            &settings.severity_ids(),
-            &cfg.default_severity,
-        ),
+        severity: severity_of(settings, cfg, n),
         services: service
             .filter(|s| known_services.contains(s))
             .map(|s| vec![s.to_string()])

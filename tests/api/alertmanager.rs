@@ -398,7 +398,7 @@ async fn two_groups_open_two_incidents_and_an_unknown_service_is_recorded_not_fa
 #[tokio::test]
 async fn concurrent_first_notifications_open_exactly_one_incident() {
     let db = TestDb::new();
-    let (app, secret, _) = am_app(&db, Some(am_settings(false)), &["incidents:declare"]).await;
+    let (app, secret, _) = am_app(&db, Some(am_settings(false)), &["incidents:declare", "metrics:read"]).await;
     let body = fixture("grouped");
     let sends = (0..8).map(|_| post(&app, &secret, &body));
     let answers = futures_util::future::join_all(sends).await;
@@ -412,6 +412,23 @@ async fn concurrent_first_notifications_open_exactly_one_incident() {
         }
     }
     assert_eq!(opened, 1, "one request opened it; the others found it");
+    // And /metrics counts one declaration.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let declared: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("redbutton_declarations_total{"))
+        .collect();
+    assert_eq!(declared.len(), 1, "{metrics}");
+    assert!(declared[0].ends_with(" 1"), "{declared:?}");
     assert_eq!(
         counts(&app).await,
         vec![
